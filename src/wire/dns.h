@@ -1,0 +1,45 @@
+/* DNS protocol constants used across the code base. */
+#ifndef MOON_WIRE_DNS_H
+#define MOON_WIRE_DNS_H
+
+#define MOON_HDR_LEN 12
+#define MOON_MAX_MSG 65535
+#define MOON_UDP_MIN_PAYLOAD 512
+
+enum moon_class { MOON_CLASS_IN = 1, MOON_CLASS_CH = 3, MOON_CLASS_NONE = 254, MOON_CLASS_ANY = 255 };
+
+enum moon_rrtype {
+	MOON_T_A = 1, MOON_T_NS = 2, MOON_T_CNAME = 5, MOON_T_SOA = 6, MOON_T_PTR = 12,
+	MOON_T_HINFO = 13, MOON_T_MX = 15, MOON_T_TXT = 16, MOON_T_AAAA = 28, MOON_T_SRV = 33,
+	MOON_T_NAPTR = 35, MOON_T_DNAME = 39, MOON_T_OPT = 41, MOON_T_DS = 43, MOON_T_RRSIG = 46,
+	MOON_T_NSEC = 47, MOON_T_DNSKEY = 48, MOON_T_NSEC3 = 50, MOON_T_NSEC3PARAM = 51,
+	MOON_T_SVCB = 64, MOON_T_HTTPS = 65, MOON_T_TSIG = 250, MOON_T_IXFR = 251,
+	MOON_T_AXFR = 252, MOON_T_MAILB = 253, MOON_T_MAILA = 254, MOON_T_ANY = 255,
+};
+
+enum moon_opcode { MOON_OP_QUERY = 0, MOON_OP_IQUERY = 1, MOON_OP_STATUS = 2,
+		   MOON_OP_NOTIFY = 4, MOON_OP_UPDATE = 5 };
+
+/* RCODEs; values above 15 need the OPT record's extended bits. */
+enum moon_rcode {
+	MOON_RCODE_NOERROR = 0, MOON_RCODE_FORMERR = 1, MOON_RCODE_SERVFAIL = 2,
+	MOON_RCODE_NXDOMAIN = 3, MOON_RCODE_NOTIMP = 4, MOON_RCODE_REFUSED = 5,
+	MOON_RCODE_NOTAUTH = 9, MOON_RCODE_BADVERS = 16,
+};
+
+enum moon_edns_opt {
+	MOON_EDNS_NSID = 3, MOON_EDNS_ECS = 8, MOON_EDNS_COOKIE = 10,
+	MOON_EDNS_TCP_KEEPALIVE = 11, MOON_EDNS_PADDING = 12, MOON_EDNS_EDE = 15,
+};
+
+/* Header flag bits in the 16-bit flags word (after the ID). */
+#define MOON_FLAG_QR 0x8000
+#define MOON_FLAG_AA 0x0400
+#define MOON_FLAG_TC 0x0200
+#define MOON_FLAG_RD 0x0100
+#define MOON_FLAG_RA 0x0080
+#define MOON_FLAG_AD 0x0020
+#define MOON_FLAG_CD 0x0010
+#define MOON_EDNS_FLAG_DO 0x8000
+
+#endif
