@@ -13,10 +13,10 @@ PY=/usr/bin/python3   # Debian's python: it has pytest and dnspython
 passed=0 failed=0
 failures=()
 
-count() { # suite name, passed, failed
-	passed=$((passed + $2)); failed=$((failed + $3))
-	printf '%-8s %-40s %5d passed, %d failed\n' "$1" "$4" "$2" "$3"
-	[ "$3" -eq 0 ] || failures+=("$1 $4")
+count() { # suite, what, passed, failed
+	passed=$((passed + $3)); failed=$((failed + $4))
+	printf '%-8s %-40s %5d passed, %d failed\n' "$1" "$2" "$3" "$4"
+	[ "$4" -eq 0 ] || failures+=("$1 $2")
 }
 
 want() { [[ " $SUITES " == *" $1 "* ]]; }

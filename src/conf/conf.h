@@ -7,6 +7,22 @@
  * A loaded moon_conf is immutable and self-contained (it owns every string
  * and array in it). It is the first half of a config generation; the server
  * builds the rest (zones, listeners) from it. moon_conf_free() releases it.
+ * Nothing here keeps global state: any thread may load, read or free a
+ * config; a loaded one may be read by any number of threads at once.
+ *
+ * Every problem found while loading is added to the caller's moon_diag as
+ *     "FILE:LINE:COLUMN: key.path: message"
+ * (lines and columns 1-based, pointing at the offending value, at the key for
+ * unknown or duplicate keys, at the enclosing mapping for missing keys), e.g.
+ *     "moondns.yaml:7:15: servers[0].listen[1]: bad address
+ *      'dns://127.0.0.1:99999': port out of range".
+ * Loading goes on after an error so that one run reports all of them (up to
+ * MOON_DIAG_MAX); only a YAML syntax error or a limit below stops it early.
+ *
+ * YAML subset: one document; anchors, aliases and tags are rejected (they
+ * buy nothing in a config and aliases are the way to billion-laughs
+ * expansion); a file is at most MOON_CONF_MAX_BYTES, nests at most
+ * MOON_CONF_MAX_DEPTH collections and holds at most MOON_CONF_MAX_NODES nodes.
  */
 #ifndef MOON_CONF_CONF_H
 #define MOON_CONF_CONF_H
@@ -19,6 +35,10 @@
 
 #include "util/diag.h"
 
+#define MOON_CONF_MAX_BYTES (16u << 20)
+#define MOON_CONF_MAX_DEPTH 32
+#define MOON_CONF_MAX_NODES 200000
+
 enum moon_listen_proto { MOON_LISTEN_DNS /* UDP + TCP */, MOON_LISTEN_TLS };
 
 struct moon_conf_listen {
@@ -29,63 +49,90 @@ struct moon_conf_listen {
 };
 
 struct moon_conf_zone_file {
-	char *origin;                    /* absolute, as written */
-	char *file;                      /* absolute path (resolved against the config's directory), or NULL */
+	char *origin;                    /* absolute with trailing dot, case as written */
+	char *file;                      /* absolute path (relative ones are resolved against
+					  * the config's directory), or NULL */
 	char *text;                      /* inline zone text, or NULL */
 	char *where;                     /* "config.yaml:LINE" of this entry, for errors */
-	uint32_t default_ttl;
+	uint32_t default_ttl;            /* seconds */
 };
 
 struct moon_conf_server {
-	char *name;
+	char *name;                      /* unique among the blocks */
 	struct moon_conf_listen *listen;
-	size_t n_listen;
-	char **zones;                    /* absolute names this block serves */
+	size_t n_listen;                 /* >= 1 */
+	char **zones;                    /* absolute names this block serves (>= 1) */
 	size_t n_zones;
 	struct moon_conf_zone_file *zone_files;
 	size_t n_zone_files;
 };
 
+/* The nested sections are named types so that the schema can place its rows
+ * with offsetof; they are read as conf->tcp.idle_timeout_ms etc. */
+struct moon_conf_udp {
+	uint16_t max_payload;            /* our EDNS UDP payload size (default 1232) */
+	unsigned batch;                  /* messages per recvmmsg/sendmmsg (default 32) */
+};
+
+struct moon_conf_tcp {
+	uint32_t idle_timeout_ms;        /* default 10000 */
+	uint32_t io_timeout_ms;          /* a started message must complete within this
+					  * (default 2000) */
+	uint32_t max_connections;        /* whole server, all workers together; default 1000 */
+	uint32_t max_connections_per_client; /* per client address; default 64 */
+	uint32_t max_queries_per_connection; /* 0 = unlimited; default 0 */
+	uint32_t max_pending_bytes;      /* unsent response bytes per connection before we
+					  * stop reading from it (default 131072) */
+};
+
+struct moon_conf_identity {
+	char *nsid;                      /* NSID (RFC 5001) payload; NULL = option not answered */
+	char *id_server;                 /* CHAOS TXT id.server, NULL = off (REFUSED) */
+	char *hostname;                  /* CHAOS TXT hostname.bind */
+	char *version;                   /* CHAOS TXT version.bind */
+};
+
 struct moon_conf {
-	char *path;                      /* the file it came from, or "<embedded default>" */
-	unsigned workers;                /* 0 = one per CPU */
-	char *log_level;
-	struct {
-		uint16_t max_payload;    /* our EDNS UDP payload size (default 1232) */
-		unsigned batch;          /* messages per recvmmsg/sendmmsg (default 32) */
-	} udp;
-	struct {
-		uint32_t idle_timeout_ms;        /* default 10000 */
-		uint32_t io_timeout_ms;          /* a started message must complete within this (default 2000) */
-		uint32_t max_connections;        /* per worker... see doc; default 1000 */
-		uint32_t max_connections_per_client; /* default 64 */
-		uint32_t max_queries_per_connection; /* 0 = unlimited; default 0 */
-		uint32_t max_pending_bytes;      /* unsent response bytes per connection before we stop reading (default 131072) */
-	} tcp;
-	struct {
-		char *nsid;                      /* NULL = off */
-		char *id_server;                 /* CHAOS id.server, NULL = off (REFUSED) */
-		char *hostname;                  /* CHAOS hostname.bind */
-		char *version;                   /* CHAOS version.bind */
-	} identity;
+	char *path;                      /* the file it came from, or load_string's name */
+	unsigned workers;                /* 0 = one per CPU ("auto") */
+	char *log_level;                 /* "error", "warning", "info" or "debug"
+					  * (for moon_log_level_parse) */
+	struct moon_conf_udp udp;
+	struct moon_conf_tcp tcp;
+	struct moon_conf_identity identity;
 	struct moon_conf_server *servers;
-	size_t n_servers;
+	size_t n_servers;                /* >= 1 */
 };
 
 /* Reads and validates a config file. Every problem is added to diag as
  * "file:line:column: key.path: message"; *out is set only on success.
- * Relative paths inside the config are resolved against the file's directory. */
+ * Relative paths inside the config are resolved against the file's directory
+ * (made absolute with the current directory if needed; symlinks are kept).
+ * Returns 0, MOON_ESYNTAX/MOON_ESEMANTIC/MOON_ELIMIT for a bad config, or
+ * -errno when the file cannot be read. */
 int moon_conf_load_file(const char *path, struct moon_conf **out, struct moon_diag *diag);
 /* Same for YAML text; `name` stands for the file name in messages and
  * relative paths resolve against the current directory. */
 int moon_conf_load_string(const char *yaml, const char *name, struct moon_conf **out,
 			  struct moon_diag *diag);
+/* Frees a config from either loader; NULL is a no-op. */
 void moon_conf_free(struct moon_conf *conf);
+
+/*
+ * For reload: compares every key that a reload cannot apply (the schema rows
+ * without the reloadable flag, e.g. workers, udp.batch) and adds one line per
+ * changed key to diag ("workers: changed from auto to 4; restart moondns to
+ * apply it"). Returns the number of such keys, 0 when `next` can be swapped in
+ * as it is. The messages carry next->path as their file name.
+ */
+int moon_conf_diff_restart(const struct moon_conf *cur, const struct moon_conf *next,
+			   struct moon_diag *diag);
 
 /* The embedded lab default (127.0.0.1:5353, inline lab.test. zone). */
 extern const char moon_conf_default_yaml[];
 
-/* Writes the reference documentation (Markdown) generated from the schema. */
+/* Writes the reference documentation (Markdown) generated from the schema:
+ * what src/conf/confdoc prints and doc/config.md holds. */
 void moon_conf_write_doc(FILE *out);
 
 #endif

@@ -6,7 +6,9 @@
 #define MOON_MAX_MSG 65535
 #define MOON_UDP_MIN_PAYLOAD 512
 
-enum moon_class { MOON_CLASS_IN = 1, MOON_CLASS_CH = 3, MOON_CLASS_NONE = 254, MOON_CLASS_ANY = 255 };
+enum moon_class {
+	MOON_CLASS_IN = 1, MOON_CLASS_CH = 3, MOON_CLASS_NONE = 254, MOON_CLASS_ANY = 255,
+};
 
 enum moon_rrtype {
 	MOON_T_A = 1, MOON_T_NS = 2, MOON_T_CNAME = 5, MOON_T_SOA = 6, MOON_T_PTR = 12,

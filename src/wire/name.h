@@ -20,6 +20,13 @@
 /* Longest presentation form: every octet as \DDD, plus dots and NUL. */
 #define MOON_NAME_TEXT_MAXLEN (MOON_NAME_MAXLEN * 4 + 1)
 
+/* ASCII lowercase of one octet. Label length octets (0..63) are left alone,
+ * so a whole wire name can be lowered or compared octet by octet. */
+static inline uint8_t moon_name_lower(uint8_t c)
+{
+	return (uint8_t)(c + ((unsigned)(c - 'A') < 26u) * 32);
+}
+
 /*
  * Reads the name at msg[*pos] (msglen bytes of message), following
  * compression pointers, into out (case kept). Pointers must point strictly

@@ -63,7 +63,9 @@ struct moon_pkt {
 /*
  * Parses a query. Returns 0 when the message is well formed, MOON_EMALF
  * otherwise (with header_ok/question_ok telling how far it got). Malformed
- * means: shorter than a header; QDCOUNT other than 1 for QUERY/NOTIFY;
+ * means: shorter than a header; QDCOUNT other than 1 for QUERY/NOTIFY, or
+ * above 1 for any opcode (other opcodes may have QDCOUNT 0: the parse then
+ * succeeds with question_ok false, and the caller answers NOTIMP);
  * a bad name (label > 63, name > 255, compression loop or forward pointer,
  * pointer past the end); a count larger than the records present; a record
  * running past the end; an OPT record outside the additional section, not
@@ -96,32 +98,57 @@ struct moon_pktw {
 	uint16_t opt_ext_rcode;
 	uint8_t opt_data[64];   /* EDNS options to send (NSID, EDE), TLV-encoded */
 	uint16_t opt_data_len;
+	uint16_t question_end;  /* offset past the question (MOON_HDR_LEN if none) */
+	uint16_t ncompr_question; /* compression entries made by the question */
 };
 
-/* Starts a response to q in buf (cap bytes, at least MOON_HDR_LEN + 4 + the
- * question). Copies ID, opcode, RD and CD, sets QR, writes the question
- * exactly as received (case preserved) when q->question_ok. */
+/*
+ * Starts a response to q in buf, which holds `limit` bytes (the maximum
+ * message size: the client's UDP payload, or 65535 for TCP; larger values
+ * are clamped to 65535). Copies ID, opcode, RD and CD, sets QR, and when
+ * q->question_ok writes the question exactly as received (case preserved,
+ * never compressed, at offset MOON_HDR_LEN). If the question does not fit
+ * in limit, or q is NULL or !q->header_ok, the question (and for the latter
+ * the ID) is left out. limit must be at least MOON_HDR_LEN.
+ */
 void moon_pktw_begin(struct moon_pktw *w, uint8_t *buf, size_t limit, const struct moon_pkt *q);
 void moon_pktw_set_flag(struct moon_pktw *w, uint16_t flag, bool on);
-/* Sets the RCODE; values > 15 are carried in the OPT record (needs one). */
+/* Sets the RCODE; values > 15 are carried in the OPT record (needs one:
+ * without OPT, finish() sends SERVFAIL instead of a mangled code). */
 void moon_pktw_set_rcode(struct moon_pktw *w, uint16_t rcode);
 /* Adds an OPT record with our payload size and the DO bit; its size is
- * reserved at once. Call before adding records. */
+ * reserved at once. Call before adding records. If the reservation does
+ * not fit in the limit, no OPT is added (has_opt stays false). */
 void moon_pktw_add_opt(struct moon_pktw *w, uint16_t payload, bool do_bit);
-/* Appends an EDNS option to the OPT record (whose reservation grows). */
+/* Appends an EDNS option to the OPT record (whose reservation grows).
+ * Returns 0, MOON_ESPACE (opt_data full or the message would not fit) or
+ * -EINVAL without an OPT record. */
 int moon_pktw_add_opt_option(struct moon_pktw *w, uint16_t code, const void *data, uint16_t len);
 
-/* Appends one RR / a whole RRset (class IN) to `section` (non-decreasing).
- * owner NULL means "the question name" (written as a pointer to it).
- * Returns 0 or MOON_ESPACE (nothing written). */
+/*
+ * Appends one RR / a whole RRset (class IN) to `section`. Sections must be
+ * filled in order: answer, then authority, then additional; once a record
+ * went into a later section, a put to an earlier one returns -EINVAL.
+ * owner NULL means "the question name" (written as a pointer to offset 12;
+ * -EINVAL when the response has no question). Owners, and the names inside
+ * the RDATA of NS, CNAME, PTR, MX and SOA, are compressed; names in the
+ * RDATA of other types, and RDATA whose layout does not parse, are copied
+ * as they are (RFC 3597 §4). owner must be a valid name. A put is all
+ * or nothing: MOON_ESPACE means nothing was written (length, counts and
+ * compression table are as before), so the caller can set TC or stop.
+ * put_rrset writes only the records of rs, not rs->sigs: the caller puts
+ * the RRSIG set with a second call when the client asked for DNSSEC.
+ */
 int moon_pktw_put_rr(struct moon_pktw *w, int section, const uint8_t *owner, uint16_t type,
 		     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 int moon_pktw_put_rrset(struct moon_pktw *w, int section, const uint8_t *owner,
 			const struct moon_rrset *rs);
 
-/* Drops every record, keeps header and question, sets TC. */
+/* Drops every record, keeps header, question and the OPT reservation, sets
+ * TC; records may then be added again from the answer section. */
 void moon_pktw_truncate(struct moon_pktw *w);
-/* Writes counts and the OPT record; returns the message length. */
+/* Writes counts and the OPT record; returns the message length (never
+ * above limit). Call once, last. */
 size_t moon_pktw_finish(struct moon_pktw *w);
 
 #endif

@@ -33,6 +33,9 @@ struct moon_rrset {
  *       use(moon_rdata_data(rd), moon_rdata_len(rd)); */
 static inline uint16_t moon_rdata_len(const uint8_t *rd) { return (uint16_t)(rd[0] << 8 | rd[1]); }
 static inline const uint8_t *moon_rdata_data(const uint8_t *rd) { return rd + 2; }
-static inline const uint8_t *moon_rdata_next(const uint8_t *rd) { return rd + 2 + moon_rdata_len(rd); }
+static inline const uint8_t *moon_rdata_next(const uint8_t *rd)
+{
+	return rd + 2 + moon_rdata_len(rd);
+}
 
 #endif

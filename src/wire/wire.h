@@ -29,8 +29,15 @@ static inline void moon_wire_init(struct moon_wire *w, void *buf, size_t len)
 	w->err = 0;
 }
 
-static inline size_t moon_wire_avail(const struct moon_wire *w) { return (size_t)(w->end - w->pos); }
-static inline size_t moon_wire_offset(const struct moon_wire *w) { return (size_t)(w->pos - w->start); }
+static inline size_t moon_wire_avail(const struct moon_wire *w)
+{
+	return (size_t)(w->end - w->pos);
+}
+
+static inline size_t moon_wire_offset(const struct moon_wire *w)
+{
+	return (size_t)(w->pos - w->start);
+}
 
 static inline int moon__wire_need(struct moon_wire *w, size_t n, int err)
 {
@@ -129,7 +136,11 @@ static inline void moon_wire_put_bytes(struct moon_wire *w, const void *src, siz
 
 /* Unchecked big-endian helpers for data already known to be in bounds. */
 static inline uint16_t moon_get_u16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline void moon_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void moon_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
 static inline uint32_t moon_get_u32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

@@ -31,29 +31,43 @@ struct moon_zone_source {
 
 /*
  * Loads and compiles a zone: parses the data, groups records into RRsets
- * (their TTL is the first record's; differing TTLs are a warning), attaches
+ * (their TTL is the first record's; differing TTLs are a warning; identical
+ * records are dropped; records are sorted by RDATA like knotd), attaches
  * RRSIGs to the sets they cover, and precomputes per-name facts (delegation
- * points, glue, wildcard children, empty non-terminals). Semantic checks:
- * no SOA at the apex, more than one SOA, CNAME beside other data, records
- * outside the origin, NS targets below a delegation without glue. Every
- * problem is added to `diag` as "file:line: message"; the zone is returned
- * only when there were no errors. Returns 0 or a negative error.
+ * points, glue, wildcard children, empty non-terminals). Owner names and the
+ * names inside the RDATA of the types RFC 4034 §6.2 lists (but NSEC) are
+ * lowercased, as knotd does. Semantic checks: no SOA at the apex, more than
+ * one SOA, SOA elsewhere, CNAME beside other data (RRSIG and NSEC allowed),
+ * more than one CNAME or DNAME, records outside the origin, classes other
+ * than IN, meta types, malformed names in RDATA, NS targets at or below a
+ * delegation without A/AAAA glue. Names below a DNAME load (with a warning)
+ * but are occluded: queries for them follow the DNAME. Every problem is
+ * added to `diag` as "file:line: message"; warnings go to the log. The zone
+ * is returned only when there were no errors. Returns 0 or a negative error
+ * (MOON_ESYNTAX, MOON_ESEMANTIC, -ENOMEM, -EINVAL for a bad source).
  */
 int moon_zone_load(const struct moon_zone_source *src, struct moon_zone **out, struct moon_diag *diag);
 void moon_zone_free(struct moon_zone *zone);
 
 const uint8_t *moon_zone_origin(const struct moon_zone *zone);  /* lowercase wire form */
 uint32_t moon_zone_serial(const struct moon_zone *zone);
-size_t moon_zone_record_count(const struct moon_zone *zone);
+size_t moon_zone_record_count(const struct moon_zone *zone);  /* after dropping duplicates */
 size_t moon_zone_memory(const struct moon_zone *zone);          /* bytes held */
 
 /* Bounds of one answer, generous for real zones. A set that would not fit is
  * left out and the answer is marked truncated by the writer, not here. */
 #define MOON_ANS_MAX_RRSETS 32
 #define MOON_ANS_MAX_CHAIN 12   /* CNAME/DNAME links followed inside a zone */
+/* The links actually followed: knotd 3.2 stops after 5 (CNAME_CHAIN_MAX) and
+ * answers NOERROR with the chain so far; we match it. At most
+ * MOON_ANS_MAX_CHAIN. */
+#define MOON_ANS_CNAME_MAX 5
 
 struct moon_ans_rrset {
-	const uint8_t *owner;            /* NULL = the question name as the client wrote it */
+	/* NULL = the question name as the client wrote it; otherwise a
+	 * lowercase wire name inside the zone's memory or inside the
+	 * moon_zone_answer that holds this entry. */
+	const uint8_t *owner;
 	const struct moon_rrset *rrset;
 };
 
@@ -64,32 +78,44 @@ struct moon_ans_section {
 
 /*
  * The result of moon_zone_answer(): rcode, AA, and the RRsets of each
- * section in order. Records synthesized for this query (a CNAME from a DNAME,
- * owner names of wildcard expansions) live in the answer's own scratch space,
- * so the struct is self-contained and needs no allocation; it may be
+ * section in wire order. Records synthesized for this query (a CNAME from a
+ * DNAME, a single RRSIG) live in the answer's own scratch space, so the
+ * struct needs no allocation; it stays valid while the zone lives and may be
  * reused for the next query.
+ *
+ * Writing it: put every entry of every section as it is, in order, with
+ * moon_pktw_put_rrset(). RRSIGs are explicit entries (type RRSIG) placed at
+ * the end of each section, after all the sets they cover, as knotd orders
+ * them; never write rrset->sigs yourself. In a referral (aa false) the first
+ * `nglue` entries of the additional section are glue that RFC 9471 requires:
+ * if they do not fit, set TC. Everything else in additional is optional.
  */
 struct moon_zone_answer {
 	uint8_t rcode;
 	bool aa;
+	uint16_t nglue;
 	struct moon_ans_section sec[3];   /* indexed by enum moon_section */
 	/* scratch for synthesized data */
 	uint16_t nsynth;
 	struct moon_rrset synth[MOON_ANS_MAX_CHAIN];
-	uint8_t synth_names[MOON_ANS_MAX_CHAIN][MOON_NAME_MAXLEN];
 	uint8_t synth_rdata[MOON_ANS_MAX_CHAIN][2 + MOON_NAME_MAXLEN];
 };
 
 /*
  * Answers qname/qtype (class IN) from the zone per RFC 1034 §4.3.2, 4592,
- * 6672, 2308 and 8482: exact match, in-zone CNAME chains (bounded by
- * MOON_ANS_MAX_CHAIN, loops stop), DNAME with a synthesized CNAME,
- * wildcards (empty non-terminals block them), delegations with glue (AA=0),
- * NODATA and NXDOMAIN with the SOA in authority (TTL = min(SOA TTL,
- * MINIMUM)), A/AAAA for NS/MX/SRV targets in additional, minimal ANY
- * (one RRset). With do_bit, RRSIGs follow each set and NSEC records prove
- * denial (NXDOMAIN, NODATA, wildcard) in pre-signed zones.
- * qname_lc must be lowercase and inside the zone.
+ * 6672, 2308 and 8482, matching knotd 3.2 section by section (see answer.c
+ * for each choice): exact match, in-zone CNAME chains (MOON_ANS_CNAME_MAX
+ * links, loops stop), DNAME with a synthesized CNAME (YXDOMAIN when the
+ * result is too long), wildcards (empty non-terminals block them),
+ * delegations with glue (AA=0; DS and qtype DS at the cut answered by the
+ * parent), NODATA and NXDOMAIN with the SOA in authority (TTL = min(SOA
+ * TTL, MINIMUM)), A/AAAA for NS/MX/SRV/SVCB/HTTPS targets in additional,
+ * minimal ANY (the node's lowest-numbered type, as knotd). With do_bit and a
+ * signed zone (the apex SOA has RRSIGs), RRSIGs follow each section and NSEC
+ * records prove denial (NXDOMAIN, NODATA, wildcard answers, insecure
+ * delegations) in pre-signed zones; NSEC3 denial is not implemented.
+ * qname_lc must be lowercase; a name outside the zone gets REFUSED.
+ * Never allocates; safe from any number of threads.
  */
 void moon_zone_answer(const struct moon_zone *zone, const uint8_t *qname_lc, uint16_t qtype,
 		      bool do_bit, struct moon_zone_answer *ans);

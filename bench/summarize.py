@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""Turn one results directory of bench/run.sh into a Markdown summary (stdout).
+
+usage: summarize.py RESULTS_DIR
+
+Reads env.tsv, udp.tsv, tcp.tsv, load.tsv and answers.txt, whichever exist. Every figure is a
+median over the repetitions, with min-max where the spread matters.
+"""
+import csv
+import os
+import re
+import statistics
+import sys
+
+ORDER = ["moondns", "knotd", "nsd", "floor"]
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def by_server(rows):
+    out = {}
+    for r in rows:
+        out.setdefault(r["server"], []).append(r)
+    return dict(sorted(out.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99))
+
+
+def med(rows, key):
+    vals = [v for v in (num(r[key]) for r in rows) if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def spread(rows, key, fmt):
+    vals = [v for v in (num(r[key]) for r in rows) if v is not None]
+    if not vals:
+        return "–"
+    m = fmt % statistics.median(vals)
+    if len(vals) == 1:
+        return m
+    return "%s (%s–%s)" % (m, fmt % min(vals), fmt % max(vals))
+
+
+def limited_by(srv_cpu, cli_core):
+    if srv_cpu is not None and srv_cpu >= 95:
+        return "server"
+    if cli_core is not None and cli_core >= 95:
+        return "client"
+    return "neither"
+
+
+def rcodes(text):
+    """'NOERROR 809528 (90.05%), NXDOMAIN ...' -> 'NOERROR 90.05%, NXDOMAIN ...'"""
+    found = re.findall(r"([A-Z]+) \d+ \(([\d.]+%)\)", text or "")
+    return ", ".join("%s %s" % f for f in found) or "–"
+
+
+def mb(kb):
+    return "–" if kb is None else "%.0f" % (kb / 1024)
+
+
+def traffic_table(title, rows):
+    groups = by_server(rows)
+    if not groups:
+        return [], {}
+    lines = ["## %s" % title, "",
+             "| server | version | qps | srv CPU % | CPU µs/query | qps/core | RSS MB (PSS) "
+             "| lost queries | client core % (dnsperf) | other load % | limited by | resp B | rcodes (run 1) "
+             "| pinning |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    stats = {}
+    for srv, rs in groups.items():
+        cpu, cli = med(rs, "srv_cpu_pct"), med(rs, "cli_core_pct")
+        pin = "ok" if all(r["pin"] == "ok" for r in rs) else "MOVED: " + rs[0]["pin"]
+        lost = [int(num(r["lost"]) or 0) for r in rs]
+        lines.append("| %s | %s | %s | %.0f | %s | %s | %s (%s) | %d (max %d) | %.0f (%.0f) | %s | %s "
+                     "| %s | %s | %s |" % (
+            srv, rs[0]["version"], spread(rs, "qps", "%.0f"), cpu, spread(rs, "us_per_q", "%.2f"),
+            "%.1fk" % (med(rs, "qps_per_core") / 1000), mb(med(rs, "rss_kb")), mb(med(rs, "pss_kb")),
+            statistics.median(lost), max(lost), cli, med(rs, "dnsperf_cpu_pct") or 0,
+            spread(rs, "other_pct", "%.0f"), limited_by(cpu, cli),
+            spread(rs, "resp_bytes", "%.0f"), rcodes(rs[0]["rcodes"]), pin))
+        stats[srv] = {"qps": med(rs, "qps"), "us": med(rs, "us_per_q"), "n": len(rs)}
+    lines += ["", "Command (first run; the port differs per server): `%s`" % rows[0]["command"], ""]
+    return lines, stats
+
+
+def load_table(rows, env):
+    groups = by_server(rows)
+    if not groups:
+        return [], {}
+    lines = ["## Load time and memory", "",
+             "Load time = from exec to the first correct answer for the zone's last host "
+             "(probed every 5 ms). Memory is read 2 s after that answer, summed over the process tree.",
+             "", "| server | hosts | records | load s | RSS MB | PSS MB | peak RSS MB (sum of VmHWM) "
+             "| PSS B/record | marginal B/record (1M − 100k) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    stats = {}
+    for srv, rs in groups.items():
+        sizes = sorted({int(r["hosts"]) for r in rs})
+        pss = {n: med([r for r in rs if int(r["hosts"]) == n], "pss_kb") for n in sizes}
+        recs = {n: int([r for r in rs if int(r["hosts"]) == n][0]["records"]) for n in sizes}
+        marginal = None
+        if len(sizes) >= 2:
+            lo, hi = sizes[0], sizes[-1]
+            marginal = (pss[hi] - pss[lo]) * 1024 / (recs[hi] - recs[lo])
+        for n in sizes:
+            sub = [r for r in rs if int(r["hosts"]) == n]
+            per = pss[n] * 1024 / recs[n]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |" % (
+                srv, "{:,}".format(n), "{:,}".format(recs[n]), spread(sub, "load_s", "%.2f"),
+                mb(med(sub, "rss_kb")), mb(pss[n]), mb(med(sub, "hwm_kb")), per,
+                "%.0f" % marginal if marginal is not None and n == sizes[-1] else ""))
+            stats.setdefault(srv, {})[n] = {"load": med(sub, "load_s"), "per": per}
+        if marginal is not None:
+            stats[srv]["marginal"] = marginal
+    lines.append("")
+    return lines, stats
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def goals(udp, tcp, load):
+    m, k = "moondns", "knotd"
+    lines = ["## moondns against the goals (moondns ÷ knotd, same run)", "",
+             "| goal | moondns | knotd | ratio | met |", "|---|---|---|---|---|"]
+
+    def row(goal, a, b, fmt, better_low):
+        r = ratio(a, b)
+        if r is None:
+            lines.append("| %s | %s | %s | – | not measured |" % (goal, fmt(a), fmt(b)))
+            return
+        met = r <= 1.0 if better_low else r >= 1.0
+        lines.append("| %s | %s | %s | %.2f | %s |" % (goal, fmt(a), fmt(b), r, "yes" if met else "**no**"))
+
+    def g(d, *keys):
+        for key in keys:
+            if not isinstance(d, dict) or key not in d:
+                return None
+            d = d[key]
+        return d
+
+    f0 = lambda v: "–" if v is None else "%.0f" % v
+    f2 = lambda v: "–" if v is None else "%.2f" % v
+    row("UDP qps ≥ knotd", g(udp, m, "qps"), g(udp, k, "qps"), f0, False)
+    row("UDP CPU µs/query < knotd", g(udp, m, "us"), g(udp, k, "us"), f2, True)
+    row("TCP qps ≥ knotd", g(tcp, m, "qps"), g(tcp, k, "qps"), f0, False)
+    row("TCP CPU µs/query < knotd", g(tcp, m, "us"), g(tcp, k, "us"), f2, True)
+    row("memory per record ≤ knotd (marginal PSS B/record)", g(load, m, "marginal"),
+        g(load, k, "marginal"), f0, True)
+    sizes = sorted(n for n in (load.get(k) or {}) if isinstance(n, int))
+    if sizes:
+        big = sizes[-1]
+        row("%s-host zone loads faster than knotd (s)" % "{:,}".format(big),
+            g(load, m, big, "load"), g(load, k, big, "load"), f2, True)
+    fl = g(udp, "floor", "us")
+    if fl is not None:
+        lines += ["", "Floor (kernel share, no DNS work): %.2f µs/query. Above the floor (UDP): %s." % (
+            fl, ", ".join("%s +%.2f µs" % (s, v["us"] - fl) for s, v in udp.items()
+                          if s != "floor" and v["us"] is not None))]
+    lines.append("")
+    return lines
+
+
+def main():
+    d = sys.argv[1]
+    env = {}
+    if os.path.exists(os.path.join(d, "env.tsv")):
+        with open(os.path.join(d, "env.tsv")) as f:
+            env = dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
+    out = ["# moondns benchmark, %s" % env.get("date", os.path.basename(d.rstrip("/"))), ""]
+    for key in ("host", "memory", "loadavg", "priority", "moondns", "moondns_commit", "knotd",
+                "nsd", "dnsperf", "servers", "reps", "duration", "load_reps"):
+        if key in env:
+            out.append("- %s: %s" % (key, env[key]))
+    out += ["- cores: server on CPU %s, dnsperf on CPU %s; private netns (lo only)" % (
+        os.environ.get("SRV_CPU", "1"), os.environ.get("CLI_CPU", "0")), ""]
+    out += ["CPU µs/query = server process tree utime+stime ÷ answered queries; qps/core = answered "
+            "queries ÷ server CPU seconds. Figures are medians over the repetitions (min–max). "
+            "*other load* = busy time on the two cores not used by the server or dnsperf (softirq "
+            "threads, other processes), in % of one core: high values mean a disturbed run.", ""]
+    udp_lines, udp = traffic_table("UDP, 100k-host zone (%s records)" % env.get("records_100000", "?"),
+                                   read_tsv(os.path.join(d, "udp.tsv")))
+    tcp_lines, tcp = traffic_table("TCP, 100k-host zone", read_tsv(os.path.join(d, "tcp.tsv")))
+    load_lines, load = load_table(read_tsv(os.path.join(d, "load.tsv")), env)
+    out += goals(udp, tcp, load) if "moondns" in (set(udp) | set(tcp) | set(load)) else []
+    out += udp_lines + tcp_lines + load_lines
+    answers = os.path.join(d, "answers.txt")
+    if os.path.exists(answers):
+        out += ["## Answers compared with knotd (first 500 benchmark queries: rcode, AA, answer RRs)", "",
+                "```"] + open(answers).read().splitlines() + ["```", ""]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

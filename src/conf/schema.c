@@ -1,0 +1,176 @@
+/*
+ * The schema: every config key, its type, range, default, reload behaviour
+ * and doc line (see schema.h for how rows map onto conf.h). doc/config.md is
+ * generated from this file, so the doc lines are written for operators.
+ */
+#include <stddef.h>
+
+#include "conf/schema.h"
+
+#define FIELD(type, member) \
+	.off = offsetof(type, member), .size = sizeof(((type *)0)->member)
+#define LIST(type, member, count) \
+	.off = offsetof(type, member), .count_off = offsetof(type, count)
+
+static const struct moon_conf_item zone_file_keys[] = {
+	{ .name = "origin", .type = MOON_CONF_DNAME, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_zone_file, origin),
+	  .doc = "Apex of the zone; it must lie inside one of the block's `zones`." },
+	{ .name = "file", .type = MOON_CONF_PATH, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_zone_file, file),
+	  .doc = "RFC 1035 master file; a relative path is relative to the config file's "
+		 "directory. Exactly one of `file` and `inline` is required." },
+	{ .name = "inline", .type = MOON_CONF_STR, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_zone_file, text),
+	  .doc = "The master-file text itself, usually as a YAML block scalar (`inline: |`); "
+		 "names without a trailing dot are relative to `origin`." },
+	{ .name = "default_ttl", .type = MOON_CONF_DURATION, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_zone_file, default_ttl), .unit_ms = 1000,
+	  .min = 0, .max = 2147483647, .def = "3600",
+	  .doc = "TTL of records written without one, when the data has no `$TTL`." },
+	{ .name = "where", .type = MOON_CONF_STR, .flags = MOON_CONF_INTERNAL,
+	  FIELD(struct moon_conf_zone_file, where) },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item zone_file_elem = {
+	.type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	.size = sizeof(struct moon_conf_zone_file),
+	.children = zone_file_keys, .check = moon__conf_check_zone_file,
+};
+
+static const struct moon_conf_item listen_elem = {
+	.type = MOON_CONF_LISTEN, .flags = MOON_CONF_RELOAD,
+	.size = sizeof(struct moon_conf_listen),
+};
+
+static const struct moon_conf_item zone_elem = {
+	.type = MOON_CONF_DNAME, .flags = MOON_CONF_RELOAD, .size = sizeof(char *),
+};
+
+static const struct moon_conf_item server_keys[] = {
+	{ .name = "name", .type = MOON_CONF_STR, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_server, name), .max = 63,
+	  .doc = "Name of the block, unique among `servers`; shown in logs and metrics. "
+		 "Letters, digits, `-`, `_` and `.`." },
+	{ .name = "listen", .type = MOON_CONF_LIST, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_server, listen, n_listen), .min = 1, .children = &listen_elem,
+	  .doc = "Where to listen: `dns://ADDR[:PORT]` is UDP and TCP (port 53 by default), "
+		 "`tls://ADDR[:PORT]` is DNS over TLS (port 853, not supported yet). ADDR is an "
+		 "IPv4 address or an IPv6 address in brackets. Several blocks may share an "
+		 "address: each query goes to the block with the longest matching zone." },
+	{ .name = "zones", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_server, zones, n_zones), .min = 1, .children = &zone_elem,
+	  .def_doc = "the origins of `zone_files`",
+	  .doc = "Domain names whose queries this block answers (a name without a trailing "
+		 "dot is taken as absolute). Two blocks sharing a listener may not serve the "
+		 "same zone." },
+	{ .name = "zone_files", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_server, zone_files, n_zone_files), .children = &zone_file_elem,
+	  .doc = "Authoritative zone data served by this block." },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item server_elem = {
+	.type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD, .size = sizeof(struct moon_conf_server),
+	.children = server_keys, .check = moon__conf_check_server,
+};
+
+static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
+
+static const struct moon_conf_item log_keys[] = {
+	{ .name = "level", .type = MOON_CONF_ENUM, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf, log_level), .values = log_levels, .def = "info",
+	  .doc = "Least severe messages written to the log (stderr)." },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item udp_keys[] = {
+	{ .name = "max_payload", .type = MOON_CONF_INT, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_udp, max_payload), .min = 512, .max = 4096, .def = "1232",
+	  .doc = "Our EDNS UDP payload size: the largest UDP response we send and the size we "
+		 "advertise. 1232 avoids IP fragmentation on almost every path." },
+	{ .name = "batch", .type = MOON_CONF_INT,
+	  FIELD(struct moon_conf_udp, batch), .min = 1, .max = 256, .def = "32",
+	  .doc = "Datagrams a worker receives or sends per system call (recvmmsg/sendmmsg)." },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item tcp_keys[] = {
+	{ .name = "idle_timeout", .type = MOON_CONF_DURATION, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, idle_timeout_ms), .unit_ms = 1, .min = 100,
+	  .max = 3600000, .def = "10s",
+	  .doc = "A connection with no query in progress is closed after this long." },
+	{ .name = "io_timeout", .type = MOON_CONF_DURATION, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, io_timeout_ms), .unit_ms = 1, .min = 100,
+	  .max = 600000, .def = "2s",
+	  .doc = "A message whose first byte has arrived (or been sent) must complete within "
+		 "this long, or the connection is closed." },
+	{ .name = "max_connections", .type = MOON_CONF_INT, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, max_connections), .min = 1, .max = 1000000, .def = "1000",
+	  .doc = "Open TCP connections for the whole server (all workers together); further "
+		 "clients wait in the kernel's accept queue." },
+	{ .name = "max_connections_per_client", .type = MOON_CONF_INT, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, max_connections_per_client), .min = 1, .max = 1000000,
+	  .def = "64", .doc = "Open TCP connections from one client address." },
+	{ .name = "max_queries_per_connection", .type = MOON_CONF_INT, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, max_queries_per_connection), .min = 0, .max = UINT32_MAX,
+	  .def = "0",
+	  .doc = "Queries answered on one connection before it is closed; 0 = unlimited." },
+	{ .name = "max_pending_bytes", .type = MOON_CONF_SIZE, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_tcp, max_pending_bytes), .min = 1024, .max = 64 << 20,
+	  .def = "128k",
+	  .doc = "Unsent response bytes per connection past which the server stops reading "
+		 "queries from it, until the client has read its answers." },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item identity_keys[] = {
+	{ .name = "nsid", .type = MOON_CONF_STR,
+	  .flags = MOON_CONF_RELOAD | MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf_identity, nsid), .max = 255,
+	  .doc = "NSID (RFC 5001) sent to clients that ask with the EDNS NSID option; when null "
+		 "the option is not answered." },
+	{ .name = "id_server", .type = MOON_CONF_STR,
+	  .flags = MOON_CONF_RELOAD | MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf_identity, id_server), .max = 255,
+	  .doc = "Answer to CHAOS TXT `id.server.`; when null that query is REFUSED." },
+	{ .name = "hostname", .type = MOON_CONF_STR,
+	  .flags = MOON_CONF_RELOAD | MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf_identity, hostname), .max = 255,
+	  .doc = "Answer to CHAOS TXT `hostname.bind.`; when null that query is REFUSED." },
+	{ .name = "version", .type = MOON_CONF_STR,
+	  .flags = MOON_CONF_RELOAD | MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf_identity, version), .max = 255,
+	  .doc = "Answer to CHAOS TXT `version.bind.`; when null that query is REFUSED." },
+	{ .name = NULL },
+};
+
+static const struct moon_conf_item root_keys[] = {
+	{ .name = "workers", .type = MOON_CONF_INT, .flags = MOON_CONF_AUTO,
+	  FIELD(struct moon_conf, workers), .min = 1, .max = 256, .def = "auto",
+	  .doc = "Worker threads, each with its own sockets and event loop; `auto` starts one "
+		 "per CPU." },
+	{ .name = "log", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD, .off = 0,
+	  .children = log_keys, .doc = "Logging." },
+	{ .name = "udp", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	  .off = offsetof(struct moon_conf, udp), .children = udp_keys,
+	  .doc = "DNS over UDP, for every `dns://` listener." },
+	{ .name = "tcp", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	  .off = offsetof(struct moon_conf, tcp), .children = tcp_keys,
+	  .doc = "DNS over TCP, for every `dns://` listener: timeouts and limits that keep idle "
+		 "or slow clients from holding the server's resources." },
+	{ .name = "identity", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	  .off = offsetof(struct moon_conf, identity), .children = identity_keys,
+	  .doc = "What the server says about itself. Everything is off by default, so that a "
+		 "server reveals nothing unless told to." },
+	{ .name = "servers", .type = MOON_CONF_LIST, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
+	  LIST(struct moon_conf, servers, n_servers), .min = 1, .children = &server_elem,
+	  .doc = "Server blocks: each says where it listens, which zones it answers for and "
+		 "where their data comes from." },
+	{ .name = NULL },
+};
+
+const struct moon_conf_item moon__conf_schema = {
+	.name = "", .type = MOON_CONF_MAP, .children = root_keys, .check = moon__conf_check_root,
+};

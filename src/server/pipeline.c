@@ -1,0 +1,314 @@
+/*
+ * The order of the checks follows what knotd does with the same input
+ * (verified with kdig against knotd 3.2), except where the design says
+ * otherwise: NOTIFY gets NOTIMP until zone transfers exist, AXFR/IXFR get
+ * REFUSED, and classes other than IN and CH get REFUSED.
+ */
+#include <string.h>
+
+#include "server/chaos.h"
+#include "server/gen.h"
+#include "server/pipeline.h"
+#include "server/stats.h"
+#include "util/err.h"
+#include "wire/pkt.h"
+#include "zone/zone.h"
+
+static const struct moon_conf *conf_of(const struct moon_query *q)
+{
+	return q->gen->conf;
+}
+
+/* Largest reply the client takes (RFC 6891 §6.2.5: a payload below 512
+ * counts as 512; ours caps it), bounded by our buffer. */
+static uint16_t reply_limit(const struct moon_query *q)
+{
+	uint32_t limit = MOON_MAX_MSG;
+	if (q->proto == MOON_PROTO_UDP) {
+		limit = MOON_UDP_MIN_PAYLOAD;
+		if (q->pkt.edns.present) {
+			uint32_t ours = conf_of(q)->udp.max_payload;
+			limit = q->pkt.edns.payload;
+			if (limit < MOON_UDP_MIN_PAYLOAD)
+				limit = MOON_UDP_MIN_PAYLOAD;
+			if (limit > ours)
+				limit = ours > MOON_UDP_MIN_PAYLOAD ? ours : MOON_UDP_MIN_PAYLOAD;
+		}
+	}
+	if (limit > q->resp_cap)
+		limit = q->resp_cap;
+	return (uint16_t)limit;
+}
+
+/* OPT record of the reply: our payload size, the client's DO bit, and the
+ * NSID when the client asked for it (RFC 5001) and one is configured. */
+static void begin_reply(struct moon_query *q, struct moon_pktw *w)
+{
+	moon_pktw_begin(w, q->resp, q->limit, &q->pkt);
+	if (!q->edns)
+		return;
+	const struct moon_conf *c = conf_of(q);
+	moon_pktw_add_opt(w, c->udp.max_payload, q->pkt.edns.do_bit);
+	const uint8_t *data;
+	const char *nsid = c->identity.nsid;
+	if (nsid && moon_pkt_edns_option(&q->pkt, MOON_EDNS_NSID, &data) >= 0)
+		moon_pktw_add_opt_option(w, MOON_EDNS_NSID, nsid, (uint16_t)strlen(nsid));
+}
+
+static void end_reply(struct moon_query *q, struct moon_pktw *w, uint16_t rcode)
+{
+	q->rcode = rcode;
+	moon_pktw_set_rcode(w, rcode);
+	q->resp_len = (uint32_t)moon_pktw_finish(w);
+}
+
+/* A reply with empty sections. */
+static void error_reply(struct moon_query *q, uint16_t rcode)
+{
+	struct moon_pktw w;
+	begin_reply(q, &w);
+	end_reply(q, &w, rcode);
+}
+
+/* Puts one RRset and, for DNSSEC clients, its signatures. */
+static int put_set(struct moon_query *q, struct moon_pktw *w, int sec,
+		   const struct moon_ans_rrset *a)
+{
+	int ret = moon_pktw_put_rrset(w, sec, a->owner, a->rrset);
+	if (ret || !q->pkt.edns.do_bit || !a->rrset->sigs)
+		return ret;
+	return moon_pktw_put_rrset(w, sec, a->owner, a->rrset->sigs);
+}
+
+/* A referral's glue below the delegation point must go out whole or the
+ * reply is truncated (RFC 9471); other additional data is optional. */
+static bool required_glue(const struct moon_query *q, const struct moon_ans_rrset *a)
+{
+	const struct moon_zone_answer *ans = q->ans;
+	const struct moon_ans_section *auth = &ans->sec[MOON_SEC_AUTHORITY];
+	if (ans->aa || ans->sec[MOON_SEC_ANSWER].n || auth->n == 0 || !a->owner)
+		return false;
+	if (a->rrset->type != MOON_T_A && a->rrset->type != MOON_T_AAAA)
+		return false;
+	const struct moon_ans_rrset *ns = &auth->rr[0];
+	if (ns->rrset->type != MOON_T_NS)
+		return false;
+	const uint8_t *cut = ns->owner ? ns->owner : q->pkt.qname_lc;
+	return moon_name_is_subdomain(a->owner, cut);
+}
+
+/* Writes q->ans. A set that does not fit in the answer or authority section
+ * truncates the reply to header, question and OPT with TC=1; additional
+ * sets that do not fit are left out (RFC 2181 §9), except a referral's
+ * required glue, which sets TC and keeps what was written (as knotd does). */
+static void write_answer(struct moon_query *q)
+{
+	const struct moon_zone_answer *ans = q->ans;
+	struct moon_pktw w;
+	begin_reply(q, &w);
+	moon_pktw_set_flag(&w, MOON_FLAG_AA, ans->aa);
+	for (int sec = MOON_SEC_ANSWER; sec <= MOON_SEC_AUTHORITY; sec++) {
+		const struct moon_ans_section *s = &ans->sec[sec];
+		for (unsigned i = 0; i < s->n; i++) {
+			if (put_set(q, &w, sec, &s->rr[i]) == 0)
+				continue;
+			moon_pktw_truncate(&w);
+			goto done;
+		}
+	}
+	const struct moon_ans_section *add = &ans->sec[MOON_SEC_ADDITIONAL];
+	for (unsigned i = 0; i < add->n; i++) {
+		if (put_set(q, &w, MOON_SEC_ADDITIONAL, &add->rr[i]) == 0)
+			continue;
+		if (required_glue(q, &add->rr[i])) {
+			moon_pktw_set_flag(&w, MOON_FLAG_TC, true);
+			break;
+		}
+	}
+done:
+	end_reply(q, &w, ans->rcode);
+}
+
+static void set_verdict(struct moon_query *q, enum moon_verdict v)
+{
+	struct moon_zone_answer *ans = q->ans;
+	ans->sec[0].n = ans->sec[1].n = ans->sec[2].n = 0;
+	ans->aa = false;
+	ans->rcode = v == MOON_VERDICT_NXDOMAIN ? MOON_RCODE_NXDOMAIN :
+		     v == MOON_VERDICT_REFUSE ? MOON_RCODE_REFUSED : MOON_RCODE_SERVFAIL;
+	q->source = MOON_SOURCE_POLICY;
+}
+
+/* Sets q->ans from the block's sources: its zones, for now. Returns 0, or
+ * MOON_EPENDING when a source answers later (none does yet). */
+static int sources(struct moon_query *q)
+{
+	const struct moon_pkt *p = &q->pkt;
+	struct moon_zone_answer *ans = q->ans;
+	const struct moon_gen_zone *gz = moon_gen_block_zone(q->block, p->qname_lc, p->qname_len);
+	ans->sec[0].n = ans->sec[1].n = ans->sec[2].n = 0;
+	ans->aa = false;
+	ans->nsynth = 0;
+	if (!gz) {
+		/* The block serves the name but holds no zone for it, and there is
+		 * no forwarder yet. */
+		ans->rcode = MOON_RCODE_REFUSED;
+		return 0;
+	}
+	if (!gz->zone) {
+		ans->rcode = MOON_RCODE_SERVFAIL;  /* the zone failed to load */
+		return 0;
+	}
+	q->zone = gz->zone;
+	q->source = MOON_SOURCE_ZONE;
+	moon_zone_answer(gz->zone, p->qname_lc, p->qtype, p->edns.do_bit, ans);
+	return 0;
+}
+
+static void count_reply(struct moon_query *q)
+{
+	struct moon_stats *st = q->stats;
+	if (q->resp_len == 0) {
+		st->dropped++;
+		return;
+	}
+	st->responses++;
+	unsigned rcode = q->rcode;
+	st->rcode[rcode < MOON_STATS_RCODES ? rcode : MOON_STATS_RCODES - 1]++;
+	if (q->resp[2] & (MOON_FLAG_TC >> 8))
+		st->truncated++;
+}
+
+/* RESPONSE stage, then the reply. */
+static int respond(struct moon_query *q)
+{
+	q->stage = MOON_STAGE_RESPONSE;
+	const struct moon_policy *pol = q->policy;
+	if (pol && pol->hooks->response) {
+		enum moon_verdict v = pol->hooks->response(pol->chain, q);
+		if (v == MOON_VERDICT_DROP)
+			goto drop;
+		if (v != MOON_VERDICT_CONTINUE && v != MOON_VERDICT_ANSWER)
+			set_verdict(q, v);
+	}
+	q->stage = MOON_STAGE_SEND;
+	write_answer(q);
+	return 0;
+drop:
+	q->resp_len = 0;
+	return 0;
+}
+
+/* From routing to the reply, for a well-formed IN query. */
+static int run_in(struct moon_query *q)
+{
+	const struct moon_pkt *p = &q->pkt;
+	q->block = moon_gen_route(q->gen, q->listener, p->qname_lc, p->qname_len);
+	if (!q->block) {
+		error_reply(q, MOON_RCODE_REFUSED);
+		return 0;
+	}
+	q->policy = q->block->policy[q->worker];
+	q->stage = MOON_STAGE_QUERY;
+	const struct moon_policy *pol = q->policy;
+	if (pol && pol->hooks->query) {
+		enum moon_verdict v = pol->hooks->query(pol->chain, q);
+		if (v == MOON_VERDICT_DROP) {
+			q->resp_len = 0;
+			return 0;
+		}
+		if (v == MOON_VERDICT_ANSWER) {
+			q->source = MOON_SOURCE_POLICY;
+			return respond(q);
+		}
+		if (v != MOON_VERDICT_CONTINUE) {
+			set_verdict(q, v);
+			return respond(q);
+		}
+	}
+	q->stage = MOON_STAGE_SOURCES;
+	if (sources(q) == MOON_EPENDING) {
+		q->stats->pending++;
+		return MOON_EPENDING;
+	}
+	return respond(q);
+}
+
+/* Everything before routing: the checks that need no server block. */
+static int run(struct moon_query *q)
+{
+	struct moon_pkt *p = &q->pkt;
+	int ret = moon_pkt_parse(p, q->req, q->req_len);
+	/* Never answer an answer (reflection loops), nor what has no header. */
+	if (!p->header_ok || (p->flags & MOON_FLAG_QR))
+		return 0;
+	q->edns = p->edns.present;
+	q->limit = reply_limit(q);
+	if (ret) {
+		q->stats->formerr++;
+		error_reply(q, MOON_RCODE_FORMERR);
+		return 0;
+	}
+	if (p->opcode != MOON_OP_QUERY) {
+		error_reply(q, MOON_RCODE_NOTIMP);
+		return 0;
+	}
+	if (p->edns.present && p->edns.version > 0) {
+		error_reply(q, MOON_RCODE_BADVERS);
+		return 0;
+	}
+	if (p->qclass == MOON_CLASS_CH) {
+		q->source = MOON_SOURCE_CHAOS;
+		struct moon_pktw w;
+		begin_reply(q, &w);
+		end_reply(q, &w, (uint16_t)moon_chaos_answer(&w, p, &conf_of(q)->identity));
+		return 0;
+	}
+	if (p->qclass != MOON_CLASS_IN || p->qtype == MOON_T_AXFR || p->qtype == MOON_T_IXFR) {
+		error_reply(q, MOON_RCODE_REFUSED);
+		return 0;
+	}
+	return run_in(q);
+}
+
+int moon_pipeline_run(struct moon_query *q)
+{
+	struct moon_stats *st = q->stats;
+	st->queries++;
+	if (q->proto == MOON_PROTO_TCP)
+		st->tcp++;
+	else
+		st->udp++;
+	q->resp_len = 0;
+	q->sent = false;
+	q->edns = false;
+	q->source = MOON_SOURCE_NONE;
+	q->block = NULL;
+	q->zone = NULL;
+	q->policy = NULL;
+	q->stage = MOON_STAGE_QUERY;
+	if (q->req_len < MOON_HDR_LEN) {
+		st->dropped++;
+		return 0;
+	}
+	int ret = run(q);
+	if (ret == 0)
+		count_reply(q);
+	return ret;
+}
+
+int moon_pipeline_resume(struct moon_query *q)
+{
+	respond(q);
+	count_reply(q);
+	return 0;
+}
+
+void moon_pipeline_finish(struct moon_query *q)
+{
+	q->stage = MOON_STAGE_LOG;
+	const struct moon_policy *pol = q->policy;
+	if (pol && pol->hooks->log)
+		pol->hooks->log(pol->chain, q);
+	q->stage = MOON_STAGE_DONE;
+}
