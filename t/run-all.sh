@@ -56,7 +56,7 @@ fi
 if want system && [ -d "$S/t/system" ]; then
 	out=$(cd "$S/t/system" && MOON_BUILDDIR="$B" MOON_SRCDIR="$S" \
 	      $PY -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} . 2>&1); rc=$?
-	summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error)' <<<"$out" | tail -1)
+	summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)|^=+ .*(passed|failed|error)' <<<"$out" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
 	f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | awk '{s += $1} END {print s + 0}')
 	[ -n "$p" ] || p=0; [ -n "$f" ] || f=0

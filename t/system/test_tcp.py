@@ -103,20 +103,35 @@ def refused_or_closed(server, src):
         return ask_on(s, 999) is None
 
 
-def tcp_state(s):
-    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
-
-
-def server_connections(port):
-    """Established TCP sockets whose local port is `port` (server side)."""
-    n = 0
+def server_sockets(port, peer_port=None):
+    """States (hex strings, "01" = ESTABLISHED) of the TCP sockets whose local
+    port is `port`, i.e. the server's side, optionally only the one whose
+    peer is `peer_port`."""
+    states = []
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(path) as f:
             for ln in f.readlines()[1:]:
                 fields = ln.split()
-                if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
-                    n += 1
-    return n
+                local, remote = fields[1], fields[2]
+                if int(local.split(":")[1], 16) != port:
+                    continue
+                if peer_port is not None and int(remote.split(":")[1], 16) != peer_port:
+                    continue
+                states.append(fields[3])
+    return states
+
+
+def server_connections(port):
+    return server_sockets(port).count("01")
+
+
+def closed_by_server(server, s):
+    """True once the server has closed its side of our connection (its
+    socket left ESTABLISHED), even if our receive buffer, full of unread
+    answers, holds its FIN back from us."""
+    mine = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    theirs = server_sockets(server.port, s.getsockname()[1])
+    return mine != ESTABLISHED or "01" not in theirs
 
 
 def wait_no_connections(server, timeout=3.0):
@@ -313,7 +328,7 @@ def test_client_that_never_reads(srv):
     closed_in = None
     start = time.monotonic()
     while time.monotonic() - start < IDLE + IO + 4:
-        if tcp_state(s) != ESTABLISHED:
+        if closed_by_server(srv, s):
             closed_in = time.monotonic() - start
             break
         time.sleep(0.1)
