@@ -9,9 +9,10 @@ usage:
       on timeout, 2 if process PID exits first. Used for readiness and for
       load time (the caller notes the time just before it execs the server).
 
-  dnsprobe.py compare REF_PORT PORT QUERYFILE [--count N]
-      Send the first N queries of a dnsperf query file to both servers and
-      compare rcode, AA and the answer section (as sets of RRs). Prints one
+  dnsprobe.py compare REF_PORT PORT QUERYFILE [--count N] [--tcp]
+      Send the first N queries of a dnsperf query file to both servers (over
+      UDP, or TCP with --tcp) and compare rcode, AA and the answer section
+      (as sets of RRs). Prints one
       summary line ("compared N, differ D") and up to 5 differences. Needs
       python3-dnspython. Exit status 0 even when answers differ: the result
       is reported, not enforced.
@@ -133,7 +134,8 @@ def cmd_compare(args):
             keys = []
             for port in (args.ref_port, args.port):
                 try:
-                    keys.append(answer_key(dns.query.udp(q, "127.0.0.1", port=port, timeout=2)))
+                    send = dns.query.tcp if args.tcp else dns.query.udp
+                    keys.append(answer_key(send(q, "127.0.0.1", port=port, timeout=2)))
                 except Exception as e:  # a timeout or garbage is a difference, not a crash
                     keys.append(("error: %s" % type(e).__name__,))
             total += 1
@@ -141,7 +143,7 @@ def cmd_compare(args):
                 differ += 1
                 if len(shown) < 5:
                     shown.append("  %s %s: ref %s / got %s" % (name, qtype, keys[0], keys[1]))
-    print("compared %d, differ %d" % (total, differ))
+    print("%s: compared %d, differ %d" % ("TCP" if args.tcp else "UDP", total, differ))
     for s in shown:
         print(s)
     return 0
@@ -161,6 +163,7 @@ def main():
     c.add_argument("port", type=int)
     c.add_argument("queryfile")
     c.add_argument("--count", type=int, default=500)
+    c.add_argument("--tcp", action="store_true")
     args = ap.parse_args()
     return cmd_wait(args) if args.cmd == "wait" else cmd_compare(args)
 

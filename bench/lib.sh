@@ -49,6 +49,20 @@ ensure_deps() {
 		die "could not install ${missing[*]}"
 }
 
+# --- one benchmark at a time on this machine ---------------------------------------------------
+# Two runs at once would share the two cores and spoil each other's figures, so every entry
+# point takes this lock first and keeps it until it is done (released when the process exits).
+BENCH_LOCK=${BENCH_LOCK:-/tmp/moondns-bench.lock}
+bench_lock() {
+	exec 9>> "$BENCH_LOCK"
+	if ! flock -n 9; then
+		log "another benchmark holds $BENCH_LOCK: $(cat "$BENCH_LOCK" 2> /dev/null); waiting" \
+			"up to ${LOCK_WAIT:-3600} s"
+		flock -w "${LOCK_WAIT:-3600}" 9 || die "$BENCH_LOCK still busy"
+	fi
+	echo "pid $$ since $(date +%T): $0 $*" > "$BENCH_LOCK"
+}
+
 # --- private network namespace with only lo: nothing can leave the machine ----------------
 # usage: ensure_netns "$0" "$@"  (runs the script again inside the namespace, and waits for it)
 # The inner copy runs in a session of its own (setsid): with the scheduler's autogroups, a
@@ -60,7 +74,7 @@ ensure_netns() {
 	shift
 	[ -n "${BENCH_NETNS:-}" ] && { set_priority; return 0; }
 	export BENCH_NETNS=1
-	setsid unshare -n -- bash -c 'ip link set lo up && exec bash "$@"' bash "$self" "$@" &
+	setsid unshare -n -- bash -c 'ip link set lo up && exec bash "$@"' bash "$self" "$@" 9>&- &
 	child=$!
 	trap 'kill -TERM $child 2> /dev/null' INT TERM
 	trap - EXIT

@@ -13,6 +13,7 @@ MODE=${1:-udp}
 SERVER=${2:-moondns}
 case $MODE in udp | tcp) ;; *) die "mode must be udp or tcp" ;; esac
 if [ -z "${BENCH_NETNS:-}" ]; then
+	bench_lock "$@"
 	ensure_deps
 	command -v perf > /dev/null || die "perf is not installed (apt-get install linux-perf)"
 	ensure_data

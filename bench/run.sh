@@ -15,6 +15,7 @@ if [ -z "${BENCH_NETNS:-}" ]; then
 	for a in "$@"; do
 		case $a in udp | tcp | load) ;; *) die "unknown scenario '$a' (udp, tcp, load)" ;; esac
 	done
+	bench_lock "$@"
 	ensure_deps
 	ensure_data
 	if [ -z "${MOONDNS:-}" ]; then
@@ -91,8 +92,10 @@ check_answers() {
 	for s in "${SERVERS[@]}"; do
 		[ "$s" = knotd ] && continue
 		start_ready "$s" $N_SMALL || continue
-		echo "$s vs knotd: $("$PY" "$BENCH/dnsprobe.py" compare "$(port_of knotd)" "$(port_of "$s")" \
-			"$(queries_file $N_SMALL)" --count 500)" >> "$RESDIR/answers.txt"
+		for proto in "" --tcp; do
+			echo "$s vs knotd, $("$PY" "$BENCH/dnsprobe.py" compare "$(port_of knotd)" \
+				"$(port_of "$s")" "$(queries_file $N_SMALL)" --count 500 $proto)"
+		done >> "$RESDIR/answers.txt"
 		srv_stop "$SPID"
 	done
 	srv_stop "$refpid"

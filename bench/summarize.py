@@ -199,7 +199,7 @@ def main():
     out += udp_lines + tcp_lines + load_lines
     answers = os.path.join(d, "answers.txt")
     if os.path.exists(answers):
-        out += ["## Answers compared with knotd (first 500 benchmark queries: rcode, AA, answer RRs)", "",
+        out += ["## Answers compared with knotd (first 500 benchmark queries, UDP and TCP: rcode, AA, answer RRs)", "",
                 "```"] + open(answers).read().splitlines() + ["```", ""]
     print("\n".join(out))
 

@@ -276,7 +276,10 @@ static void compact(struct tcp_conn *c, size_t off, bool got_msg)
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
-	if (c->rlen == 0) {
+	size_t len;
+	if (c->rlen == 0 || moon_tcp_frame(c->rbuf, c->rlen, &len) != MOON_TCP_PARTIAL) {
+		/* Nothing buffered, or whole messages held back by our own
+		 * limits: the client owes us nothing. */
 		c->msg_start = 0;
 		return;
 	}
@@ -305,8 +308,13 @@ static void conn_process(struct tcp_conn *c)
 	while (may_process(c)) {
 		size_t len = 0;
 		enum moon_tcp_frame f = moon_tcp_frame(c->rbuf + off, c->rlen - off, &len);
-		if (f == MOON_TCP_EMPTY)
-			goto fail_close;
+		if (f == MOON_TCP_EMPTY) {
+			/* The client ends the session: answer what came before,
+			 * ignore what follows, then close. */
+			c->eof = true;
+			c->rlen = off;
+			break;
+		}
 		if (f == MOON_TCP_PARTIAL) {
 			if (len && !grow_rbuf(c, len))
 				goto fail_close;
@@ -330,13 +338,18 @@ static void conn_process(struct tcp_conn *c)
 		}
 		batch[n++] = pkt;
 		if (n == MOON_NET_TCP_IOV) {
-			if (!conn_flush(c, batch, n))
-				goto fail_close;
+			/* conn_flush gives the pkts back whatever happens. */
 			n = 0;
+			if (!conn_flush(c, batch, MOON_NET_TCP_IOV))
+				goto fail_close;
 		}
 	}
-	if (n && !conn_flush(c, batch, n))
-		goto fail_close;
+	if (n) {
+		bool flushed = conn_flush(c, batch, n);
+		n = 0;
+		if (!flushed)
+			goto fail_close;
+	}
 	compact(c, off, got_msg);
 	conn_settle(c);
 	return;
@@ -404,6 +417,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	double next = c->last_active + idle - now;
+	if (next <= 0)
+		next = idle;  /* kept open by pending queries: look again later */
 	if (c->msg_start && c->msg_start + io - now < next)
 		next = c->msg_start + io - now;
 	ev_timer_set(w, next > 0.001 ? next : 0.001, 0.);

@@ -21,7 +21,8 @@ static const char *pick(const struct moon_pkt *q, const struct moon_conf_identit
 		return id->id_server ? id->id_server : id->hostname;
 	if (is(q, HOSTNAME_BIND, sizeof(HOSTNAME_BIND)))
 		return id->hostname ? id->hostname : id->id_server;
-	if (is(q, VERSION_BIND, sizeof(VERSION_BIND)) || is(q, VERSION_SERVER, sizeof(VERSION_SERVER)))
+	if (is(q, VERSION_BIND, sizeof(VERSION_BIND)) ||
+	    is(q, VERSION_SERVER, sizeof(VERSION_SERVER)))
 		return id->version;
 	return NULL;
 }

@@ -109,7 +109,8 @@ static int build_block(struct moon_gen *gen, size_t bi, struct moon_diag *diag)
 			return ret;
 		if (ret) {
 			moon_diag_add(diag, zf->where, 0, 0, "servers.%s: zone %s: %s", cs->name,
-				      zf->origin, ret == MOON_ESEMANTIC ? "listed twice" : "bad name");
+				      zf->origin,
+				      ret == MOON_ESEMANTIC ? "listed twice" : "bad name");
 			err = ret;
 			continue;
 		}
@@ -141,10 +142,10 @@ static int build_route(struct moon_gen *gen, struct moon_gen_route *r, const str
 				return ret;
 			if (ret) {
 				char addr[64];
+				moon_net_addr_str(sa, addr, sizeof(addr));
 				moon_diag_add(diag, gen->conf->path, 0, 0,
 					      "servers.%s: zone %s on %s: %s", cs->name,
-					      cs->zones[z], moon_net_addr_str(sa, addr, sizeof(addr)),
-					      ret == MOON_ESEMANTIC ?
+					      cs->zones[z], addr, ret == MOON_ESEMANTIC ?
 					      "already served by another block on this address" :
 					      "bad name");
 				err = ret;

@@ -187,10 +187,10 @@ void moon_server_swap_generation(struct moon_server *s, struct moon_gen *next)
 static void warn_listeners(const struct moon_server *s, const struct moon_gen *gen)
 {
 	for (size_t i = 0; i < gen->n_listeners; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&gen->listeners[i].addr;
 		bool known = false;
 		for (size_t j = 0; j < s->n_bound && !known; j++)
-			known = moon_net_addr_equal((const struct sockaddr *)&gen->listeners[i].addr,
-						    (const struct sockaddr *)&s->bound[j].addr);
+			known = moon_net_addr_equal(sa, (const struct sockaddr *)&s->bound[j].addr);
 		if (!known)
 			moon_warn(SERVER, "reload: new listener %s needs a restart",
 				  gen->listeners[i].uri);

@@ -5,7 +5,9 @@ writes configs, starts and stops daemons (moondns, knotd) by PID, and sends
 DNS messages (built by dnspython, or by hand when they must be malformed).
 Nothing here decides what is correct; the test files do.
 """
+import json
 import os
+import random
 import re
 import signal
 import socket
@@ -13,13 +15,9 @@ import struct
 import subprocess
 import time
 
-import dns.edns
 import dns.flags
 import dns.message
-import dns.name
-import dns.opcode
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,7 +71,6 @@ def ipv6_loopback():
 def free_port(v6=False):
     """A port free for UDP and TCP on 127.0.0.1 (and ::1 when v6), below the
     ephemeral range so client sockets do not take it in the meantime."""
-    import random
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(500):
         port = rng.randrange(20000, 32000)
@@ -106,7 +103,6 @@ def _scalar(v):
                                 ("true", "false", "yes", "no", "on", "off", "null", "~")):
         return s
     # JSON string escapes are valid in YAML double-quoted scalars.
-    import json
     return json.dumps(s)
 
 
@@ -173,6 +169,7 @@ class Daemon:
         self.env = env
         self.proc = None
         self.returncode = None
+        self.killed = False
         self.stderr_path = os.path.join(workdir, f"{name}.stderr")
 
     @property

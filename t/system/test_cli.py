@@ -113,7 +113,8 @@ BAD_CONFIGS = {
                         "    zone_files:\n      - { origin: example.com., file: db.example.com }\n",
                         4, 9, []),
     "bad-origin": ("servers:\n  - name: a\n    listen: [ \"dns://127.0.0.1:5353\" ]\n"
-                   "    zone_files:\n      - origin: \"exa mple..com\"\n        file: db.example.com\n",
+                   "    zone_files:\n      - origin: \"exa mple..com\"\n"
+                   "        file: db.example.com\n",
                    5, 17, []),
 }
 
@@ -266,3 +267,36 @@ def test_embedded_default_answers_and_prints_a_dig_hint(tmp_path):
         rc = d.stop()
     assert rc == 0, d.stderr_tail()
     assert not d.sanitizer_reports(), d.stderr_tail()
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout * h.SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_reloads_and_keeps_serving_on_a_bad_file(tmp_path):
+    port = h.free_port()
+    d = start(tmp_path, good_config(port), port)
+    try:
+        def addr(name):
+            r = h.query(port, name, "A")
+            return [rd.address for rs in r.answer for rd in rs] if r else None
+        assert addr("new.example.com.") == []
+        (tmp_path / "db.example.com").write_text(ZONE_TEXT.replace(" 1 3600", " 2 3600")
+                                                 + "new A 192.0.2.77\n")
+        os.kill(d.pid, signal.SIGHUP)
+        assert wait_for(lambda: addr("new.example.com.") == ["192.0.2.77"]), \
+            f"the changed zone was not picked up by SIGHUP:\n{d.stderr_tail()}"
+        (tmp_path / "moondns.yaml").write_text("workers: 1\nservers: x: y\n")
+        os.kill(d.pid, signal.SIGHUP)
+        assert wait_for(lambda: "moondns.yaml:2:" in d.stderr()), \
+            f"a bad file on reload must be reported with its position:\n{d.stderr_tail()}"
+        assert d.alive(), "a bad file on reload must not stop the server"
+        assert addr("new.example.com.") == ["192.0.2.77"], "the old config keeps serving"
+    finally:
+        rc = d.stop()
+    assert rc == 0, d.stderr_tail()

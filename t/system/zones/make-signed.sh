@@ -1,11 +1,12 @@
 #!/bin/sh
 # Re-creates signed.test.zone from signed.test.zone.src with ldnsutils
-# (ldns-keygen, ldns-signzone): one ECDSA P-256 KSK+ZSK pair made in a
-# temporary directory and thrown away, NSEC chain, signatures valid from
-# 2024-01-01 to 2037-12-31: the latest expiry that tools storing RRSIG times
-# as signed 32-bit numbers (ldns-verify-zone among them) still accept. Our
-# tests compare answers and never validate time, so the data does not go
-# stale. Run it only when the source changes, and commit the result.
+# (ldns-keygen, ldns-signzone, ldns-verify-zone: apt-get install ldnsutils).
+# One ECDSA P-256 KSK+ZSK pair is made in a temporary directory and thrown
+# away; NSEC chain; signatures valid from 2024-01-01 to 2037-12-31, the
+# latest expiry that tools storing RRSIG times as signed 32-bit numbers
+# (ldns-verify-zone among them) still accept. The tests compare answers and
+# never validate times, so the data does not go stale. Run it only when the
+# source changes, and commit the result.
 set -eu
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)

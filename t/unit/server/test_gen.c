@@ -31,9 +31,11 @@ static const char yaml_a[] =
 	"    listen: [ \"dns://127.0.0.1:5398\" ]\n"
 	"    zone_files:\n"
 	"      - origin: example.\n"
-	"        inline: \"@ 60 IN SOA ns root 1 60 60 60 60\\n@ 60 IN NS ns\\nns 60 IN A 192.0.2.1\\n\"\n"
+	"        inline: \"@ 60 IN SOA ns root 1 60 60 60 60\\n@ 60 IN NS ns\\n"
+	"ns 60 IN A 192.0.2.1\\n\"\n"
 	"      - origin: sub.example.\n"
-	"        inline: \"@ 60 IN SOA ns root 1 60 60 60 60\\n@ 60 IN NS ns\\nns 60 IN A 192.0.2.2\\n\"\n"
+	"        inline: \"@ 60 IN SOA ns root 1 60 60 60 60\\n@ 60 IN NS ns\\n"
+	"ns 60 IN A 192.0.2.2\\n\"\n"
 	"  - name: b\n"
 	"    listen: [ \"dns://127.0.0.1:5398\", \"dns://[::1]:5398\" ]\n"
 	"    zones: [ deep.sub.example., . ]\n";
