@@ -131,6 +131,7 @@ port_of() {
 	knotd) echo 5402 ;;
 	nsd) echo 5403 ;;
 	floor) echo 5404 ;;
+	moondns_b) echo 5405 ;;
 	*) die "unknown server $1" ;;
 	esac
 }
@@ -138,6 +139,7 @@ port_of() {
 version_of() {
 	case $1 in
 	moondns) echo "${MOONDNS_VERSION:-dev}" ;;
+	moondns_b) echo "B: ${MOONDNS_B:-$MOONDNS}${MOONDNS_B_ENV:+ with $MOONDNS_B_ENV}" ;;
 	knotd) knotd -V | awk '{print $NF}' ;;
 	nsd) nsd -v 2>&1 | awk 'NR == 1 {print $NF}' ;;
 	floor) echo "-" ;;
@@ -160,6 +162,15 @@ start_moondns() {
 	new_rundir moondns
 	RUN=$SRUN PORT=$1 ZONE=$2 render "$BENCH/conf/moondns.yaml.in" "$SRUN/moondns.yaml"
 	$PIN_SRV "$MOONDNS" -c "$SRUN/moondns.yaml" > "$SRUN/log" 2>&1 &
+	SPID=$!
+}
+# A/B comparisons: "moondns_b" is a second moondns, $MOONDNS_B (default: the same binary),
+# started with the extra environment MOONDNS_B_ENV ("VAR=value ...").
+start_moondns_b() {
+	new_rundir moondns_b
+	RUN=$SRUN PORT=$1 ZONE=$2 render "$BENCH/conf/moondns.yaml.in" "$SRUN/moondns.yaml"
+	# shellcheck disable=SC2086
+	env ${MOONDNS_B_ENV:-} $PIN_SRV "${MOONDNS_B:-$MOONDNS}" -c "$SRUN/moondns.yaml" > "$SRUN/log" 2>&1 &
 	SPID=$!
 }
 start_knotd() {

@@ -2,18 +2,22 @@
 # Side-by-side benchmark of moondns, knotd and nsd (one worker each, server on core 1, dnsperf on
 # core 0, inside a private network namespace that has only lo). See bench/README.md.
 #
-# usage: bench/run.sh [udp] [tcp] [load]        (default: all three)
+# usage: bench/run.sh [udp] [udprate] [tcp] [load]        (default: all four)
 #   udp   UDP authoritative on the 100k-host zone, plus the floor responder in the same rotation
+#   udprate  the same at a fixed offered rate (RATE qps), so every server batches alike
 #   tcp   the same over TCP (persistent, pipelined connections)
 #   load  load time (exec -> first correct answer for the last host) and memory, 100k and 1M hosts
 # env:  MOONDNS (path of the binary; default $BUILD/moondns, then ./moondns, then PATH)
-#       SERVERS ("moondns knotd nsd")  FLOOR (1)  REPS (3)  DURATION (10 s)  LOAD_REPS (3)
-#       UDP_ARGS  TCP_ARGS  SRV_CPU (1)  CLI_CPU (0)  RESDIR (bench/results/<timestamp>)
+#       SERVERS ("moondns knotd nsd"; add moondns_b for an A/B run: MOONDNS_B, MOONDNS_B_ENV)  FLOOR (1)  REPS (3)  DURATION (10 s)  LOAD_REPS (3)
+#       RATE (100000)  UDP_ARGS  TCP_ARGS  SRV_CPU (1)  CLI_CPU (0)  RESDIR (bench/results/<timestamp>)
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "${BENCH_NETNS:-}" ]; then
 	for a in "$@"; do
-		case $a in udp | tcp | load) ;; *) die "unknown scenario '$a' (udp, tcp, load)" ;; esac
+		case $a in
+		udp | udprate | tcp | load) ;;
+		*) die "unknown scenario '$a' (udp, udprate, tcp, load)" ;;
+		esac
 	done
 	bench_lock "$@"
 	ensure_deps
@@ -24,34 +28,41 @@ if [ -z "${BENCH_NETNS:-}" ]; then
 		done
 	fi
 	export MOONDNS=${MOONDNS:-}
+	[ -n "${MOONDNS_B:-}" ] && export MOONDNS_B=$(readlink -f "$MOONDNS_B")
 	export RESDIR=${RESDIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 	mkdir -p "$RESDIR"
 	echo "bench/run.sh $*" > "$RESDIR/command.txt"
-	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|UDP_ARGS|TCP_ARGS|SRV_CPU|CLI_CPU|MOONDNS|BUILD)=' \
+	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|RATE|UDP_ARGS|TCP_ARGS|SRV_CPU|CLI_CPU|MOONDNS|MOONDNS_B|MOONDNS_B_ENV|BUILD)=' \
 		>> "$RESDIR/command.txt"
 fi
 ensure_netns "$0" "$@"
 exec > >(tee -a "$RESDIR/run.log") 2>&1
 RUNROOT="$RESDIR/run"
 FLOOR_BIN="$DATA/floor"
-read -r -a SCENARIOS <<< "${*:-udp tcp load}"
+read -r -a SCENARIOS <<< "${*:-udp udprate tcp load}"
 read -r -a SERVERS <<< "${SERVERS:-moondns knotd nsd}"
 LOAD_REPS=${LOAD_REPS:-$REPS}
+RATE=${RATE:-100000}
+floor=()
+[ "${FLOOR:-1}" = 1 ] && floor=(floor)
 
 # moondns takes part only if the binary exists and accepts the config
 check_moondns() {
-	local keep=() s
+	local keep=() s bin
 	for s in "${SERVERS[@]}"; do
-		if [ "$s" = moondns ]; then
-			if [ -z "$MOONDNS" ] || [ ! -x "$MOONDNS" ]; then
-				log "moondns binary not found (set MOONDNS or BUILD): skipping moondns"
+		bin=""
+		[ "$s" = moondns ] && bin=${MOONDNS:-none}
+		[ "$s" = moondns_b ] && bin=${MOONDNS_B:-${MOONDNS:-none}}
+		if [ -n "$bin" ]; then
+			if [ ! -x "$bin" ]; then
+				log "$s: no moondns binary (set MOONDNS or BUILD): skipping $s"
 				continue
 			fi
 			mkdir -p "$RUNROOT"
-			RUN=$RUNROOT PORT=$(port_of moondns) ZONE=$(zone_file $N_SMALL) \
+			RUN=$RUNROOT PORT=$(port_of "$s") ZONE=$(zone_file $N_SMALL) \
 				render "$BENCH/conf/moondns.yaml.in" "$RUNROOT/check.yaml"
-			if ! timeout 60 "$MOONDNS" check -c "$RUNROOT/check.yaml" > "$RUNROOT/check.log" 2>&1; then
-				log "moondns check rejects the bench config: skipping moondns"
+			if ! timeout 60 "$bin" check -c "$RUNROOT/check.yaml" > "$RUNROOT/check.log" 2>&1; then
+				log "$bin check rejects the bench config: skipping $s"
 				sed 's/^/    /' "$RUNROOT/check.log" | tail -5 >&2
 				continue
 			fi
@@ -68,7 +79,7 @@ write_env() {
 		echo "memory	$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 		echo "loadavg	$(cut -d' ' -f1-3 /proc/loadavg) at start (other work on the machine)"
 		echo "priority	nice $NICE for servers and dnsperf, in an autogroup of their own"
-		echo "moondns	$MOONDNS"
+		echo "moondns	$MOONDNS (sha256 $(sha256sum "$MOONDNS" 2> /dev/null | cut -c1-12))"
 		echo "moondns_commit	$(git -C "$BENCH" describe --always --dirty 2> /dev/null || echo unknown)"
 		for s in knotd nsd; do echo "$s	$(version_of $s)"; done
 		echo "dnsperf	$(dpkg-query -W -f '${Version}' dnsperf 2> /dev/null)"
@@ -79,6 +90,7 @@ write_env() {
 		echo "load_reps	$LOAD_REPS"
 		echo "udp_args	$UDP_ARGS"
 		echo "tcp_args	$TCP_ARGS"
+		echo "rate	$RATE"
 		echo "servers	${SERVERS[*]}"
 	} > "$RESDIR/env.tsv"
 }
@@ -148,10 +160,9 @@ for scen in "${SCENARIOS[@]}"; do
 	case $scen in
 	udp)
 		check_answers
-		floor=()
-		[ "${FLOOR:-1}" = 1 ] && floor=(floor)
 		scenario_traffic udp "$UDP_ARGS" "${SERVERS[@]}" "${floor[@]}"
 		;;
+	udprate) scenario_traffic udprate "$UDP_ARGS -Q $RATE" "${SERVERS[@]}" "${floor[@]}" ;;
 	tcp) scenario_traffic tcp "$TCP_ARGS" "${SERVERS[@]}" ;;
 	load) scenario_load ;;
 	esac

@@ -12,7 +12,7 @@ import re
 import statistics
 import sys
 
-ORDER = ["moondns", "knotd", "nsd", "floor"]
+ORDER = ["moondns", "moondns_b", "knotd", "nsd", "floor"]
 
 
 def read_tsv(path):
@@ -90,7 +90,8 @@ def traffic_table(title, rows):
             statistics.median(lost), max(lost), cli, med(rs, "dnsperf_cpu_pct") or 0,
             spread(rs, "other_pct", "%.0f"), limited_by(cpu, cli),
             spread(rs, "resp_bytes", "%.0f"), rcodes(rs[0]["rcodes"]), pin))
-        stats[srv] = {"qps": med(rs, "qps"), "us": med(rs, "us_per_q"), "n": len(rs)}
+        stats[srv] = {"qps": med(rs, "qps"), "us": med(rs, "us_per_q"),
+                      "rep": {r["rep"]: {"qps": num(r["qps"]), "us": num(r["us_per_q"])} for r in rs}}
     lines += ["", "Command (first run; the port differs per server): `%s`" % rows[0]["command"], ""]
     return lines, stats
 
@@ -132,18 +133,30 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
-def goals(udp, tcp, load):
+def paired(a, b, key):
+    """moondns/knotd ratios of the runs of the same repetition (the pairs closest in time)."""
+    if not a or not b:
+        return []
+    return [a["rep"][k][key] / b["rep"][k][key] for k in a["rep"]
+            if k in b["rep"] and a["rep"][k][key] and b["rep"][k][key]]
+
+
+def goals(udp, udprate, tcp, load):
     m, k = "moondns", "knotd"
     lines = ["## moondns against the goals (moondns ÷ knotd, same run)", "",
-             "| goal | moondns | knotd | ratio | met |", "|---|---|---|---|---|"]
+             "*ratio* = ratio of the medians; *per-rep* = the ratios of the runs of each repetition "
+             "(moondns and knotd measured a few seconds apart), min–max.", "",
+             "| goal | moondns | knotd | ratio | per-rep | met |", "|---|---|---|---|---|---|"]
 
-    def row(goal, a, b, fmt, better_low):
+    def row(goal, a, b, fmt, better_low, pairs=()):
         r = ratio(a, b)
         if r is None:
-            lines.append("| %s | %s | %s | – | not measured |" % (goal, fmt(a), fmt(b)))
+            lines.append("| %s | %s | %s | – | – | not measured |" % (goal, fmt(a), fmt(b)))
             return
         met = r <= 1.0 if better_low else r >= 1.0
-        lines.append("| %s | %s | %s | %.2f | %s |" % (goal, fmt(a), fmt(b), r, "yes" if met else "**no**"))
+        per = "%.2f–%.2f" % (min(pairs), max(pairs)) if pairs else "–"
+        lines.append("| %s | %s | %s | %.2f | %s | %s |" % (goal, fmt(a), fmt(b), r, per,
+                                                           "yes" if met else "**no**"))
 
     def g(d, *keys):
         for key in keys:
@@ -154,10 +167,14 @@ def goals(udp, tcp, load):
 
     f0 = lambda v: "–" if v is None else "%.0f" % v
     f2 = lambda v: "–" if v is None else "%.2f" % v
-    row("UDP qps ≥ knotd", g(udp, m, "qps"), g(udp, k, "qps"), f0, False)
-    row("UDP CPU µs/query < knotd", g(udp, m, "us"), g(udp, k, "us"), f2, True)
-    row("TCP qps ≥ knotd", g(tcp, m, "qps"), g(tcp, k, "qps"), f0, False)
-    row("TCP CPU µs/query < knotd", g(tcp, m, "us"), g(tcp, k, "us"), f2, True)
+    for name, d in (("UDP", udp), ("TCP", tcp)):
+        row("%s qps ≥ knotd" % name, g(d, m, "qps"), g(d, k, "qps"), f0, False,
+            paired(d.get(m), d.get(k), "qps"))
+        row("%s CPU µs/query < knotd" % name, g(d, m, "us"), g(d, k, "us"), f2, True,
+            paired(d.get(m), d.get(k), "us"))
+    if udprate:
+        row("UDP CPU µs/query < knotd at a fixed rate", g(udprate, m, "us"), g(udprate, k, "us"),
+            f2, True, paired(udprate.get(m), udprate.get(k), "us"))
     row("memory per record ≤ knotd (marginal PSS B/record)", g(load, m, "marginal"),
         g(load, k, "marginal"), f0, True)
     sizes = sorted(n for n in (load.get(k) or {}) if isinstance(n, int))
@@ -165,11 +182,13 @@ def goals(udp, tcp, load):
         big = sizes[-1]
         row("%s-host zone loads faster than knotd (s)" % "{:,}".format(big),
             g(load, m, big, "load"), g(load, k, big, "load"), f2, True)
-    fl = g(udp, "floor", "us")
-    if fl is not None:
-        lines += ["", "Floor (kernel share, no DNS work): %.2f µs/query. Above the floor (UDP): %s." % (
-            fl, ", ".join("%s +%.2f µs" % (s, v["us"] - fl) for s, v in udp.items()
-                          if s != "floor" and v["us"] is not None))]
+    for name, d in (("UDP", udp), ("UDP at a fixed rate", udprate)):
+        fl = g(d, "floor", "us")
+        if fl is None:
+            continue
+        lines += ["", "%s: floor (kernel share, no DNS work) %.2f µs/query; above the floor: %s." % (
+            name, fl, ", ".join("%s %+.2f µs" % (s, v["us"] - fl) for s, v in d.items()
+                                if s != "floor" and v["us"] is not None))]
     lines.append("")
     return lines
 
@@ -193,10 +212,14 @@ def main():
             "threads, other processes), in % of one core: high values mean a disturbed run.", ""]
     udp_lines, udp = traffic_table("UDP, 100k-host zone (%s records)" % env.get("records_100000", "?"),
                                    read_tsv(os.path.join(d, "udp.tsv")))
+    rate_lines, udprate = traffic_table(
+        "UDP at a fixed offered rate (%s qps), 100k-host zone" % env.get("rate", "?"),
+        read_tsv(os.path.join(d, "udprate.tsv")))
     tcp_lines, tcp = traffic_table("TCP, 100k-host zone", read_tsv(os.path.join(d, "tcp.tsv")))
     load_lines, load = load_table(read_tsv(os.path.join(d, "load.tsv")), env)
-    out += goals(udp, tcp, load) if "moondns" in (set(udp) | set(tcp) | set(load)) else []
-    out += udp_lines + tcp_lines + load_lines
+    if "moondns" in set(udp) | set(udprate) | set(tcp) | set(load):
+        out += goals(udp, udprate, tcp, load)
+    out += udp_lines + rate_lines + tcp_lines + load_lines
     answers = os.path.join(d, "answers.txt")
     if os.path.exists(answers):
         out += ["## Answers compared with knotd (first 500 benchmark queries, UDP and TCP: rcode, AA, answer RRs)", "",

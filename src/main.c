@@ -140,8 +140,9 @@ static int run_check(const struct opts *o)
 	int code = ret || moon_diag_count(&diag) ? 1 : 0;
 	print_diag(&diag);
 	if (code == 0)
-		printf("%s: OK (%zu server blocks, %zu zones, %zu records)\n", o->config,
-		       gen->n_blocks, gen->zones_loaded, count_records(gen));
+		printf("%s: OK (%zu server block%s, %zu zone%s, %zu records)\n", o->config,
+		       gen->n_blocks, gen->n_blocks == 1 ? "" : "s", gen->zones_loaded,
+		       gen->zones_loaded == 1 ? "" : "s", count_records(gen));
 	else
 		fprintf(stderr, "%s: %zu error%s\n", o->config, moon_diag_count(&diag),
 			moon_diag_count(&diag) == 1 ? "" : "s");
@@ -242,10 +243,16 @@ static int serve(const struct opts *o)
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
+	/* A shell starts background jobs with SIGINT ignored (nohup: SIGHUP),
+	 * and libev's signalfd never sees an ignored signal. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	struct moon_server *srv;
 	ret = moon_server_start(gen, &diag, &srv);
 	if (ret) {
-		moon_diag_log(&diag);
+		for (size_t i = 0; i < diag.n; i++)
+			moon_err(SERVER, "%s", diag.msgs[i]);
 		moon_diag_free(&diag);
 		return 1;
 	}

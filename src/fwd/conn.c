@@ -23,7 +23,6 @@
 
 #include "fwd/internal.h"
 #include "util/log.h"
-#include "util/random.h"
 #include "wire/wire.h"
 
 #define FRAME_MAX (2 + MOON_FWD_QMAX)
@@ -236,7 +235,7 @@ int moon__fwd_conn_send(struct try *t, uint8_t xport)
 		return r;
 	uint16_t id;
 	do
-		id = moon_random_u16();
+		id = moon__fwd_new_id(w->fw);
 	while (id_in_use(c, id, np));
 	unsigned slot = 0;
 	while (c->out[slot].t)

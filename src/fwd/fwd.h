@@ -38,7 +38,9 @@
  *   waiting client gets the answer.
  *
  * ACCEPTING A REPLY (RFC 5452)
- *   UDP: a new socket per try, bound to a random port in 1024-65535 drawn
+ *   IDs come from the CSPRNG, uniform over the IDs not used by the
+ *   worker's last 4096 queries (15.9 bits; no ID repeats among queries close
+ *   in time). UDP: a new socket per try, bound to a random port in 1024-65535 drawn
  *   from the CSPRNG (retried on EADDRINUSE) and connect()ed to the upstream,
  *   so the kernel drops datagrams from any other address or port. TCP/DoT:
  *   the connection to the upstream, replies matched by ID (pipelined,
@@ -123,6 +125,9 @@ struct moon_fwd;
 struct moon_fwd_worker;
 
 #define MOON_FWD_MAX_UPSTREAMS 16
+/* Largest query the forwarder sends (the loop probe included): header,
+ * question, OPT without options. */
+#define MOON_FWD_QMAX (12 + MOON_NAME_MAXLEN + 4 + 11)
 #define MOON_FWD_MAX_EXCEPT 64
 /* Tries of one query listening at the same time. */
 #define MOON_FWD_OPEN_TRIES 4
@@ -333,13 +338,16 @@ const struct moon_fwd_upstream_stats *moon_fwd_worker_upstream_stats(const struc
 
 /* ---- start-up loop probe (like CoreDNS `loop`) ----
  *
- * The server sends, to its own listener, a query for a random name below
+ * The server sends, to its own listener, one query for a random name below
  * the block's first zone (moon_fwd_loop_query); the forwarder passes it to
  * the upstream. Every query received is shown to moon_fwd_loop_check while
- * the probe is active: the probe arriving more than `threshold` times
- * (default 2: once from ourselves, once more could be chance) means the
- * upstream sends our queries back to us. The check is safe from any
- * worker; the probe state is shared.
+ * the probe is active. The probe arriving more than `threshold` times
+ * (default 1: the first arrival is our own query) means the upstream sends
+ * our queries back to us. CoreDNS waits for a third arrival because it
+ * resends the same name; here a retry must use a fresh name (call
+ * moon_fwd_loop_init again), and the lower threshold is needed because
+ * in-flight deduplication on one worker stops the echo after its first
+ * round. The check is safe from any worker; the probe state is shared.
  */
 struct moon_fwd_loop {
 	uint8_t name[MOON_NAME_MAXLEN];  /* the probe name, lowercase */
@@ -361,8 +369,8 @@ enum moon_fwd_loop_verdict {
  * attacker must not guess it). Returns 0 or MOON_ESPACE when zone is too
  * long to hold the two labels. */
 int moon_fwd_loop_init(struct moon_fwd_loop *lp, const uint8_t *zone);
-/* Writes the probe query (HINFO IN, RD=1, random ID) into buf; returns its
- * length or MOON_ESPACE. */
+/* Writes the probe query (HINFO IN, RD=1, random ID) into buf (at least
+ * MOON_FWD_QMAX bytes); returns its length or MOON_ESPACE. */
 int moon_fwd_loop_query(const struct moon_fwd_loop *lp, uint8_t *buf, size_t cap);
 /* Counts q if it is the probe (any case) and says what it means. */
 enum moon_fwd_loop_verdict moon_fwd_loop_check(struct moon_fwd_loop *lp, const struct moon_pkt *q);

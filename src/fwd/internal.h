@@ -27,6 +27,8 @@
 
 enum xport { XP_UDP = 0, XP_TCP, XP_TLS };
 
+#define MOON_FWD_ID_WINDOW 4096
+
 /* Shared by all workers. */
 struct upstream {
 	struct sockaddr_storage addr;
@@ -174,6 +176,10 @@ struct moon_fwd_worker {
 	uint64_t prng;                  /* upstream order only; never for IDs or ports */
 	struct wup up[MOON_FWD_MAX_UPSTREAMS];
 	struct moon_fwd_stats st;
+	/* The last MOON_FWD_ID_WINDOW query IDs, which are not drawn again. */
+	uint16_t id_ring[MOON_FWD_ID_WINDOW];
+	unsigned id_pos, id_count;
+	uint8_t id_recent[65536 / 8];
 	uint8_t rbuf[MOON_MAX_MSG + 1];  /* UDP receive scratch */
 };
 
@@ -184,6 +190,9 @@ int moon__fwd_parse_upstream(const char *text, bool force_tcp, struct upstream *
 int moon__fwd_parse_resolvconf(const char *text, int (*add)(void *arg, const char *addr),
 			       void *arg);
 void moon__fwd_upstream_name(struct upstream *u);
+/* A DNS host name (letters, digits, '-', '_'; trailing dot optional). */
+bool moon__fwd_hostname_ok(const char *name);
+char *moon__fwd_hostname_dup(const char *name);
 
 /* health.c */
 bool moon__fwd_is_up(const struct moon_fwd *fwd, const struct upstream *u);
@@ -199,6 +208,9 @@ void moon__fwd_rtt_backoff(struct wup *w);
 void moon__fwd_rtt_init(struct wup *w);
 void moon__fwd_latency(struct wup *w, int64_t ns);
 
+/* worker.c: a query ID from the CSPRNG, never one of the worker's last
+ * MOON_FWD_ID_WINDOW IDs. */
+uint16_t moon__fwd_new_id(struct moon_fwd_worker *fw);
 /* worker.c: what the transports report about a try. */
 void moon__fwd_try_reply(struct try *t, const uint8_t *msg, size_t len);
 void moon__fwd_try_error(struct try *t, int err);

@@ -29,7 +29,7 @@ int moon_fwd_loop_init(struct moon_fwd_loop *lp, const uint8_t *zone)
 	hex_label(lp->name + 1 + HEX_LABEL);
 	moon_name_tolower(lp->name + 2 * (1 + HEX_LABEL), zone);
 	lp->name_len = (uint8_t)(2 * (1 + HEX_LABEL) + zlen);
-	lp->threshold = 2;
+	lp->threshold = 1;
 	return 0;
 }
 

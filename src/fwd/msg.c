@@ -86,9 +86,54 @@ struct chain {
 	unsigned n;
 };
 
-static int read_rr(const uint8_t *msg, size_t len, size_t *pos, struct rr *rr)
+/*
+ * Follows the name at pos (which moon_name_unpack has read, so bounds are
+ * good) and returns the offset past the furthest byte it reads, or 0 when
+ * it points into the header. Both matter when the reply is passed on with
+ * a patched header and its tail cut off: a pointer into the header would
+ * then decode to other bytes (no compliant server writes one, so such a
+ * reply is refused), and a name may run on into bytes after the records
+ * that use it (then the message is rebuilt rather than cut).
+ */
+static size_t name_reach(const uint8_t *msg, size_t pos)
 {
-	if (moon_name_unpack(msg, len, pos, rr->owner) < 0 || len - *pos < 10)
+	size_t reach = 0;
+	for (;;) {
+		uint8_t c = msg[pos];
+		size_t end = pos + (c == 0 ? 1 : c < 0xc0 ? 1 + (size_t)c : 2);
+		if (end > reach)
+			reach = end;
+		if (c == 0)
+			return reach;
+		if (c < 0xc0) {
+			pos = end;
+			continue;
+		}
+		pos = (size_t)(c & 0x3f) << 8 | msg[pos + 1];
+		if (pos < MOON_HDR_LEN)
+			return 0;
+	}
+}
+
+/* moon_name_unpack, refusing pointers into the header; *reach (if not
+ * NULL) grows to cover the bytes the name reads. */
+static int read_name(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out, size_t *reach)
+{
+	size_t start = *pos;
+	int n = moon_name_unpack(msg, len, pos, out);
+	if (n < 0)
+		return MOON_EMALF;
+	size_t r = name_reach(msg, start);
+	if (r == 0)
+		return MOON_EMALF;
+	if (reach && r > *reach)
+		*reach = r;
+	return n;
+}
+
+static int read_rr(const uint8_t *msg, size_t len, size_t *pos, struct rr *rr, size_t *reach)
+{
+	if (read_name(msg, len, pos, rr->owner, reach) < 0 || len - *pos < 10)
 		return MOON_EMALF;
 	const uint8_t *p = msg + *pos;
 	rr->type = moon_get_u16(p);
@@ -117,7 +162,7 @@ static int cname_target(const uint8_t *msg, const struct rr *rr, uint8_t *out)
 	/* The name must end inside the RDATA: pass the RDATA end as the
 	 * message length for the first label sequence, but pointers may go
 	 * back anywhere before it. */
-	if (moon_name_unpack(msg, rr->rdoff + rr->rdlen, &p, out) < 0 ||
+	if (read_name(msg, rr->rdoff + rr->rdlen, &p, out, NULL) < 0 ||
 	    p != rr->rdoff + rr->rdlen)
 		return MOON_EMALF;
 	return 0;
@@ -137,7 +182,7 @@ static int build_chain(const uint8_t *msg, size_t len, size_t ans_pos, unsigned 
 		added = false;
 		size_t pos = ans_pos;
 		for (unsigned i = 0; i < ancount && c->n < MOON_FWD_MAX_CHAIN; i++) {
-			if (read_rr(msg, len, &pos, &rr) < 0)
+			if (read_rr(msg, len, &pos, &rr, NULL) < 0)
 				return MOON_EMALF;
 			if (rr.type != MOON_T_CNAME || !in_chain(c, rr.owner))
 				continue;
@@ -190,55 +235,12 @@ static bool keep(const uint8_t *msg, int sec, const struct rr *rr, const struct 
 	}
 }
 
-/* Decisions for every record, and whether everything removed sits at the
- * end of the message (then cutting it off is enough). */
-struct plan {
-	uint16_t counts[3];
-	size_t ans_pos;
-	size_t keep_end;        /* end of the last record kept */
-	bool tail_only;         /* nothing removed before keep_end */
-	uint16_t removed;       /* not counting OPT, TSIG */
-	uint16_t kept[3];
-	bool in_bailiwick;
-};
-
-static int make_plan(const uint8_t *msg, size_t len, const uint8_t *zone, const struct chain *c,
-		     struct plan *pl)
-{
-	struct rr rr;
-	size_t pos = pl->ans_pos;
-	bool gap = false;
-	pl->keep_end = pos;
-	pl->tail_only = true;
-	pl->removed = 0;
-	pl->in_bailiwick = true;
-	for (int sec = 0; sec < 3; sec++) {
-		pl->kept[sec] = 0;
-		for (unsigned i = 0; i < pl->counts[sec]; i++) {
-			if (read_rr(msg, len, &pos, &rr) < 0)
-				return MOON_EMALF;
-			if (!keep(msg, sec, &rr, c, zone)) {
-				gap = true;
-				if (rr.type != MOON_T_OPT && rr.type != MOON_T_TSIG)
-					pl->removed++;
-				continue;
-			}
-			if (gap)
-				pl->tail_only = false;
-			pl->kept[sec]++;
-			pl->keep_end = rr.end;
-			if (!moon_name_is_subdomain(rr.owner, zone))
-				pl->in_bailiwick = false;
-		}
-	}
-	return 0;
-}
-
 /* Copies one name of RDATA at *p (must end by `end`) uncompressed to out. */
-static int copy_name(const uint8_t *msg, size_t end, size_t *p, struct moon_wire *out)
+static int copy_name(const uint8_t *msg, size_t end, size_t *p, struct moon_wire *out,
+		     size_t *reach)
 {
 	uint8_t name[MOON_NAME_MAXLEN];
-	int n = moon_name_unpack(msg, end, p, name);
+	int n = read_name(msg, end, p, name, reach);
 	if (n < 0)
 		return n;
 	moon_wire_put_bytes(out, name, (size_t)n);
@@ -292,7 +294,7 @@ static bool layout_of(uint16_t type, struct layout *l)
 /* The RDATA of rr with every name decompressed: points *rd into msg when
  * the type holds no compressible name, else into buf. */
 static int expand_rdata(const uint8_t *msg, const struct rr *rr, uint8_t buf[EXPANDED_MAX],
-			const uint8_t **rd, size_t *outlen)
+			const uint8_t **rd, size_t *outlen, size_t *reach)
 {
 	struct layout l;
 	size_t end = rr->rdoff + rr->rdlen, p = rr->rdoff;
@@ -318,7 +320,7 @@ static int expand_rdata(const uint8_t *msg, const struct rr *rr, uint8_t buf[EXP
 	moon_wire_put_bytes(&w, msg + p, pre);
 	p += pre;
 	for (unsigned i = 0; i < l.names; i++)
-		if (copy_name(msg, end, &p, &w) < 0)
+		if (copy_name(msg, end, &p, &w, reach) < 0)
 			return MOON_EMALF;
 	size_t post = l.soa ? 20 : 0;
 	if (end - p != post)
@@ -326,6 +328,60 @@ static int expand_rdata(const uint8_t *msg, const struct rr *rr, uint8_t buf[EXP
 	moon_wire_put_bytes(&w, msg + p, post);
 	*outlen = moon_wire_offset(&w);
 	return w.err;
+}
+
+/* Decisions for every record, and whether everything removed sits at the
+ * end of the message (then cutting it off is enough). */
+struct plan {
+	uint16_t counts[3];
+	size_t ans_pos;
+	size_t keep_end;        /* end of the last record kept */
+	bool tail_only;         /* nothing removed before keep_end */
+	uint16_t removed;       /* not counting OPT, TSIG */
+	uint16_t kept[3];
+	bool in_bailiwick;
+};
+
+static int make_plan(const uint8_t *msg, size_t len, const uint8_t *zone, const struct chain *c,
+		     struct plan *pl)
+{
+	struct rr rr;
+	uint8_t scratch[EXPANDED_MAX];
+	const uint8_t *rd;
+	size_t rdlen, pos = pl->ans_pos, reach = 0;   /* furthest byte a kept name reads */
+	bool gap = false;
+	pl->keep_end = pos;
+	pl->tail_only = true;
+	pl->removed = 0;
+	pl->in_bailiwick = true;
+	for (int sec = 0; sec < 3; sec++) {
+		pl->kept[sec] = 0;
+		for (unsigned i = 0; i < pl->counts[sec]; i++) {
+			/* Every name is read here, those in RDATA too, so a
+			 * reply passed on unchanged has none that is broken. */
+			size_t r = 0;
+			if (read_rr(msg, len, &pos, &rr, &r) < 0 ||
+			    expand_rdata(msg, &rr, scratch, &rd, &rdlen, &r) < 0)
+				return MOON_EMALF;
+			if (!keep(msg, sec, &rr, c, zone)) {
+				gap = true;
+				if (rr.type != MOON_T_OPT && rr.type != MOON_T_TSIG)
+					pl->removed++;
+				continue;
+			}
+			if (gap)
+				pl->tail_only = false;
+			pl->kept[sec]++;
+			pl->keep_end = rr.end;
+			if (r > reach)
+				reach = r;
+			if (!moon_name_is_subdomain(rr.owner, zone))
+				pl->in_bailiwick = false;
+		}
+	}
+	if (reach > pl->keep_end)
+		pl->tail_only = false;
+	return 0;
 }
 
 /* Rebuilds the message from the records the plan keeps. */
@@ -349,13 +405,13 @@ static int rebuild(const uint8_t *msg, size_t len, const struct chain *c, const 
 	size_t pos = pl->ans_pos;
 	for (int sec = 0; sec < 3; sec++) {
 		for (unsigned i = 0; i < pl->counts[sec]; i++) {
-			if (read_rr(msg, len, &pos, &rr) < 0)
+			if (read_rr(msg, len, &pos, &rr, NULL) < 0)
 				return MOON_EMALF;
 			if (!keep(msg, sec, &rr, c, zone))
 				continue;
 			const uint8_t *rd;
 			size_t rdlen;
-			if (expand_rdata(msg, &rr, buf, &rd, &rdlen) < 0 || rdlen > UINT16_MAX)
+			if (expand_rdata(msg, &rr, buf, &rd, &rdlen, NULL) < 0 || rdlen > UINT16_MAX)
 				return MOON_EMALF;
 			int r = moon_pktw_put_rr(&w, sec, rr.owner, rr.type, rr.rclass, rr.ttl,
 						 rd, (uint16_t)rdlen);

@@ -12,11 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fwd/fwd.h"
 #include "wire/dns.h"
 #include "wire/name.h"
-
-/* Largest query we send: header, question, OPT without options. */
-#define MOON_FWD_QMAX (MOON_HDR_LEN + MOON_NAME_MAXLEN + 4 + 11)
 /* Names followed through CNAMEs when scrubbing (longer chains: the rest is
  * removed as unsolicited). */
 #define MOON_FWD_MAX_CHAIN 16

@@ -69,7 +69,7 @@ static int set_names(struct moon_fwd *fwd, const char *servername)
 		struct upstream *u = &fwd->up[i];
 		if (u->xport != XP_TLS || u->tls_name || !servername)
 			continue;
-		u->tls_name = strdup(servername);
+		u->tls_name = moon__fwd_hostname_dup(servername);
 		if (!u->tls_name)
 			return -ENOMEM;
 		moon__fwd_upstream_name(u);
@@ -86,8 +86,7 @@ int moon__fwd_tls_init(struct moon_fwd *fwd, struct moon_diag *diag)
 	if (!any)
 		return 0;
 	if (o->tls_servername) {
-		uint8_t wire[MOON_NAME_MAXLEN];
-		if (moon_name_from_text(o->tls_servername, NULL, wire) < 0) {
+		if (!moon__fwd_hostname_ok(o->tls_servername)) {
 			moon_diag_add(diag, o->where, 0, 0, "forward: bad `tls_servername` \"%s\"",
 				      o->tls_servername);
 			return MOON_ESYNTAX;

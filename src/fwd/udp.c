@@ -86,7 +86,7 @@ int moon__fwd_udp_send(struct try *t)
 		r = -errno;
 		goto fail_close;
 	}
-	t->id = moon_random_u16();
+	t->id = moon__fwd_new_id(w->fw);
 	moon__fwd_set_id(f->query, t->id);
 	if (send(fd, f->query, f->query_len, 0) < 0) {
 		r = -errno;

@@ -71,6 +71,38 @@ static int parse_hostport(const char *s, const char *end, uint16_t port, struct 
 	return parse_ip(s, (size_t)(end - s), port, u);
 }
 
+bool moon__fwd_hostname_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+	if (len && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+/* A copy without the trailing dot, as SNI and certificates write names. */
+char *moon__fwd_hostname_dup(const char *name)
+{
+	size_t len = strlen(name);
+	if (len && name[len - 1] == '.')
+		len--;
+	return strndup(name, len);
+}
+
 int moon__fwd_parse_upstream(const char *text, bool force_tcp, struct upstream *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -85,10 +117,9 @@ int moon__fwd_parse_upstream(const char *text, bool force_tcp, struct upstream *
 		port = 853;
 		const char *hash = memchr(s, '#', (size_t)(end - s));
 		if (hash) {
-			uint8_t wire[MOON_NAME_MAXLEN];
-			if (hash[1] == 0 || moon_name_from_text(hash + 1, NULL, wire) < 0)
+			if (!moon__fwd_hostname_ok(hash + 1))
 				return MOON_ESYNTAX;
-			u->tls_name = strdup(hash + 1);
+			u->tls_name = moon__fwd_hostname_dup(hash + 1);
 			if (!u->tls_name)
 				return -ENOMEM;
 			end = hash;

@@ -141,57 +141,30 @@ static bool wildcard_visited(const struct actx *c, uint32_t n)
 
 /*
  * knotd's minimal ANY (RFC 8482 §4.1) is the first RRset of the node, over
- * UDP and TCP alike, and its nodes keep sets sorted by type with the
- * RRSIGs as one set of type 46: so the lowest type wins, and a signed node
- * whose types are all above 46 answers with all its RRSIGs.
+ * UDP and TCP alike; its nodes keep sets sorted by type, with all RRSIGs as
+ * one set of type 46, and so do ours: the lowest type wins, and a signed
+ * node whose types are all above 46 answers with its RRSIGs.
  */
 static const struct moon_rrset *any_set(struct actx *c)
 {
 	const struct moon_znode *node = &c->z->nodes[c->node];
-	const struct moon_rrset *sets = c->z->sets + node->sets;
-	if (node->nsets == 0)
-		return NULL;
-	if (sets[0].type < MOON_T_RRSIG)
-		return &sets[0];
-	/* The RRSIG sets of a node are contiguous, records included. */
-	const struct moon_rrset *first = NULL, *last = NULL;
-	uint32_t count = 0;
-	for (unsigned i = 0; i < node->nsets; i++) {
-		if (!sets[i].sigs)
-			continue;
-		first = first ? first : sets[i].sigs;
-		last = sets[i].sigs;
-		count += last->count;
-	}
-	if (!first || count > UINT16_MAX || c->ans->nsynth == MOON_ANS_MAX_CHAIN)
-		return &sets[0];
-	struct moon_rrset *rs = &c->ans->synth[c->ans->nsynth++];
-	*rs = (struct moon_rrset){
-		.type = MOON_T_RRSIG, .count = (uint16_t)count, .ttl = first->ttl,
-		.rdata = first->rdata,
-		.rdata_len = (uint32_t)(last->rdata + last->rdata_len - first->rdata),
-	};
-	return rs;
+	return node->nsets ? &c->z->sets[node->sets] : NULL;
 }
 
 /* knotd answers qtype RRSIG with one signature: the first of the node's
- * RRSIG set in canonical order, i.e. of the lowest covered type. */
+ * RRSIG set in canonical order, i.e. of the lowest covered type. Its TTL is
+ * the Original TTL field, as for every RRSIG knotd sends. */
 static const struct moon_rrset *first_sig(struct actx *c)
 {
-	const struct moon_znode *node = &c->z->nodes[c->node];
-	const struct moon_rrset *sets = c->z->sets + node->sets;
-	for (unsigned i = 0; i < node->nsets; i++) {
-		const struct moon_rrset *sig = sets[i].sigs;
-		if (!sig || c->ans->nsynth == MOON_ANS_MAX_CHAIN)
-			continue;
-		struct moon_rrset *rs = &c->ans->synth[c->ans->nsynth++];
-		*rs = (struct moon_rrset){
-			.type = MOON_T_RRSIG, .count = 1, .ttl = sig->ttl, .rdata = sig->rdata,
-			.rdata_len = 2u + moon_rdata_len(sig->rdata),
-		};
-		return rs;
-	}
-	return NULL;
+	const struct moon_rrset *all = moon__znode_set(c->z, c->node, MOON_T_RRSIG);
+	if (!all || c->ans->nsynth == MOON_ANS_MAX_CHAIN)
+		return NULL;
+	struct moon_rrset *rs = &c->ans->synth[c->ans->nsynth++];
+	*rs = (struct moon_rrset){
+		.type = MOON_T_RRSIG, .count = 1, .ttl = all->ttl, .rdata = all->rdata,
+		.rdata_len = 2u + moon_rdata_len(all->rdata),
+	};
+	return rs;
 }
 
 static enum state put_answer(struct actx *c)

@@ -125,20 +125,18 @@ static void sort_node(struct build *b, uint32_t *r, uint32_t n)
 	}
 }
 
-/* RRSIGs are grouped by the type they cover (the first RDATA field). */
+/* RRSIGs cover the type in their first RDATA field. */
 static uint16_t covered(const struct build *b, uint32_t r)
 {
 	return b->recs[r].rdlen >= 2 ? moon_get_u16(rec_rdata(b, r)) : 0;
 }
 
-/* End of the group of records of the same set that starts at i. */
+/* End of the run of records of one type that starts at i. */
 static uint32_t group_end(const struct build *b, uint32_t i, uint32_t end)
 {
 	uint16_t type = b->recs[b->order[i]].type;
-	uint16_t cov = type == MOON_T_RRSIG ? covered(b, b->order[i]) : 0;
 	uint32_t j = i + 1;
-	while (j < end && b->recs[b->order[j]].type == type &&
-	       (type != MOON_T_RRSIG || covered(b, b->order[j]) == cov))
+	while (j < end && b->recs[b->order[j]].type == type)
 		j++;
 	return j;
 }
@@ -186,7 +184,8 @@ static uint32_t dedup_set(struct build *b, uint32_t i, uint32_t j, uint32_t *kep
 		(*kept)++;
 		*bytes += 2 + (size_t)b->recs[r].rdlen;
 	}
-	for (uint32_t k = i; k < j; k++) {
+	/* RRSIGs are answered with their Original TTL field, as knotd does. */
+	for (uint32_t k = i; k < j && b->recs[first].type != MOON_T_RRSIG; k++) {
 		uint32_t r = b->order[k];
 		if (b->recs[r].dead || b->recs[r].ttl == b->recs[first].ttl)
 			continue;
@@ -204,7 +203,6 @@ static uint32_t dedup_set(struct build *b, uint32_t i, uint32_t j, uint32_t *kep
 struct node_census {
 	uint32_t cname, dname, soa, other;   /* record counts, other = not CNAME/RRSIG/NSEC */
 	uint32_t cname_rec, other_rec;       /* a record of each, for messages */
-	uint32_t orphans;
 };
 
 static void node_checks(struct build *b, uint32_t n, const struct node_census *c)
@@ -234,25 +232,34 @@ static void node_checks(struct build *b, uint32_t n, const struct node_census *c
 	}
 }
 
-/* Sorts, deduplicates and checks every node; counts sets and bytes. */
+/* How many covered types of the RRSIG run order[i..j) have a set to attach to. */
+static size_t count_sig_sets(const struct build *b, uint32_t s, uint32_t e, uint32_t i, uint32_t j)
+{
+	size_t n = 0;
+	for (uint32_t k = i; k < j; k++) {
+		uint16_t cov = covered(b, b->order[k]);
+		if (k > i && cov == covered(b, b->order[k - 1]))
+			continue;
+		if (cov != MOON_T_RRSIG && node_has_type(b, s, e, cov))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Sorts, deduplicates and checks every node; counts sets and bytes. A
+ * node's RRSIGs form one set of type RRSIG, as in knotd (qtype RRSIG and
+ * ANY see it), and each covered set gets a view of its part (sigs).
+ */
 static void census(struct build *b)
 {
-	uint32_t orphans = 0;
 	for (uint32_t n = 0; n < b->z->nnodes; n++) {
 		uint32_t s = b->start[n], e = b->start[n + 1];
 		struct node_census c = { 0 };
 		sort_node(b, b->order + s, e - s);
 		for (uint32_t i = s, j; i < e; i = j) {
 			j = group_end(b, i, e);
-			uint32_t r = b->order[i];
-			uint16_t type = b->recs[r].type;
-			if (type == MOON_T_RRSIG && (covered(b, r) == MOON_T_RRSIG ||
-						     !node_has_type(b, s, e, covered(b, r)))) {
-				for (uint32_t k = i; k < j; k++)
-					b->recs[b->order[k]].dead = 1;
-				orphans += j - i;
-				continue;
-			}
+			uint16_t type = b->recs[b->order[i]].type;
 			uint32_t kept;
 			size_t bytes;
 			uint32_t first = dedup_set(b, i, j, &kept, &bytes);
@@ -263,10 +270,9 @@ static void census(struct build *b)
 			}
 			b->rdata_bytes += bytes;
 			b->L->z->nrecords += kept;
+			b->nsets++;
 			if (type == MOON_T_RRSIG)
-				b->nsigs++;
-			else
-				b->nsets++;
+				b->nsigs += count_sig_sets(b, s, e, i, j);
 			if (type == MOON_T_CNAME) {
 				c.cname = kept;
 				c.cname_rec = first;
@@ -282,9 +288,6 @@ static void census(struct build *b)
 		}
 		node_checks(b, n, &c);
 	}
-	if (orphans)
-		moon__zload_warn(b->L, UINT16_MAX, 0, "%u RRSIG records cover no RRset of their "
-				 "owner and were dropped", orphans);
 }
 
 static struct moon_rrset *find_set(struct moon_rrset *sets, uint16_t n, uint16_t type)
@@ -315,35 +318,58 @@ static void emit_set(struct build *b, struct moon_rrset *set, uint8_t **rd, uint
 		.type = b->recs[first].type, .count = count, .ttl = b->recs[first].ttl,
 		.rdata = *rd, .rdata_len = (uint32_t)(p - *rd),
 	};
+	if (set->type == MOON_T_RRSIG)
+		set->ttl = moon_get_u32(*rd + 2 + 4);
 	b->set_where[set - b->z->sets] = (uint64_t)b->recs[first].file << 32 | b->recs[first].line;
 	*rd = p;
+}
+
+/* Cuts the node's RRSIG set into one view per covered type and hangs each
+ * on the set it covers; signatures covering nothing stay only in the whole. */
+static void attach_sigs(struct build *b, struct moon_znode *node, struct moon_rrset **sig)
+{
+	struct moon_rrset *sets = b->z->sets + node->sets;
+	const struct moon_rrset *all = find_set(sets, node->nsets, MOON_T_RRSIG);
+	if (!all)
+		return;
+	const uint8_t *rd = all->rdata;
+	for (uint16_t i = 0; i < all->count;) {
+		const uint8_t *start = rd;
+		uint16_t cov = moon_get_u16(moon_rdata_data(rd)), count = 0;
+		for (; i < all->count && moon_get_u16(moon_rdata_data(rd)) == cov; i++, count++)
+			rd = moon_rdata_next(rd);
+		struct moon_rrset *target = cov == MOON_T_RRSIG ? NULL :
+					    find_set(sets, node->nsets, cov);
+		if (!target)
+			continue;
+		struct moon_rrset *g = (*sig)++;
+		*g = (struct moon_rrset){
+			.type = MOON_T_RRSIG, .count = count, .ttl = moon_get_u32(start + 2 + 4),
+			.rdata = start, .rdata_len = (uint32_t)(rd - start),
+		};
+		b->set_where[g - b->z->sets] = b->set_where[all - b->z->sets];
+		target->sigs = g;
+	}
 }
 
 static void fill_node(struct build *b, uint32_t n, struct moon_rrset **set, struct moon_rrset **sig,
 		      uint8_t **rd)
 {
 	struct moon_znode *node = &b->z->nodes[n];
-	struct moon_rrset *sigs = *sig;
 	uint32_t s = b->start[n], e = b->start[n + 1];
 
 	node->sets = (uint32_t)(*set - b->z->sets);
 	for (uint32_t i = s, j; i < e; i = j) {
 		j = group_end(b, i, e);
-		if (b->recs[b->order[i]].dead && b->recs[b->order[i]].type == MOON_T_RRSIG)
-			continue;   /* a dropped orphan group (duplicates are never first) */
 		uint16_t type = b->recs[b->order[i]].type;
-		emit_set(b, type == MOON_T_RRSIG ? (*sig)++ : (*set)++, rd, i, j);
+		emit_set(b, (*set)++, rd, i, j);
 		if (type == MOON_T_CNAME)
 			node->flags |= MOON_ZN_CNAME;
 		else if (type == MOON_T_DNAME)
 			node->flags |= MOON_ZN_DNAME;
 	}
 	node->nsets = (uint16_t)(*set - b->z->sets - node->sets);
-	for (struct moon_rrset *g = sigs; g < *sig; g++) {
-		struct moon_rrset *target = find_set(b->z->sets + node->sets, node->nsets,
-						     moon_get_u16(g->rdata + 2));
-		target->sigs = g;
-	}
+	attach_sigs(b, node, sig);
 }
 
 static int fill(struct build *b)

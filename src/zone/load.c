@@ -200,7 +200,8 @@ static uint32_t owner_node(struct parser *P, const zs_scanner_t *s, unsigned fil
 }
 
 /* Types that only exist in messages (RFC 6895 §3.1) or need the OPT
- * record's semantics; a zone holding one is broken. */
+ * record's semantics; a zone holding one is broken. (libzscanner itself
+ * accepts only class IN.) */
 static bool meta_type(uint16_t t)
 {
 	return t == 0 || t == MOON_T_OPT || (t >= 128 && t <= 255);
@@ -213,10 +214,6 @@ static void on_record(zs_scanner_t *s)
 	unsigned file = file_index(P, s);
 	unsigned line = (unsigned)s->line_counter;
 
-	if (s->r_class != MOON_CLASS_IN) {
-		moon__zload_error(L, file, line, "class %u is not supported, only IN", s->r_class);
-		return;
-	}
 	if (meta_type(s->r_type)) {
 		moon__zload_error(L, file, line, "type %u cannot be stored in a zone", s->r_type);
 		return;

@@ -5,9 +5,10 @@
  * A zone is a flat array of nodes, one per owner name plus one per empty
  * non-terminal, found through an open-addressing hash table of their
  * lowercase wire names. Each node's RRsets sit next to each other in one
- * array, sorted by type; each set's RRSIGs are a separate moon_rrset
- * (rrset->sigs) and the RRSIG sets of one node are also contiguous, in
- * covered-type order, so together they form the node's whole RRSIG set.
+ * array, sorted by type. A node's RRSIG records are one of those sets (type
+ * RRSIG, as knotd keeps them), and each covered set's `sigs` is a view of
+ * its part of it (a moon_rrset sharing the RDATA, in a region after all the
+ * node sets).
  *
  * Memory: a handful of big blocks owned by the zone (see struct moon_zone),
  * no per-record allocation. Everything is read-only once moon_zone_load()
@@ -58,7 +59,7 @@ struct moon_zone {
 	struct moon_znode *nodes;
 	uint32_t nnodes;
 	uint8_t *names;            /* lowercase wire names, padded (see build.c) */
-	struct moon_rrset *sets;   /* all RRsets, then all RRSIG sets */
+	struct moon_rrset *sets;   /* all RRsets, then the per-type RRSIG views */
 	uint8_t *rdata;
 	/* Authoritative non-empty nodes in RFC 4034 canonical order: the NSEC
 	 * chain, searched for the predecessor of a name. Only for signed zones. */

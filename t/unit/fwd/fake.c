@@ -102,10 +102,25 @@ static void udp_send(struct fake *fk, const uint8_t *m, size_t len, const struct
 
 static void late_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct fake *fk = (struct fake *)((char *)t - offsetof(struct fake, late));
+	struct fake_late *l = (struct fake_late *)((char *)t - offsetof(struct fake_late, timer));
 	uint8_t out[65535];
-	size_t n = fake_answer(fk, fk->late_q, fk->late_len, out, 0, false);
-	udp_send(fk, out, n, &fk->late_to);
+	size_t n = fake_answer(l->fk, l->q, l->len, out, 0, false);
+	udp_send(l->fk, out, n, &l->to);
+}
+
+static void late_add(struct fake *fk, const uint8_t *q, size_t len, const struct sockaddr_in *to)
+{
+	for (unsigned i = 0; i < FAKE_HOLD; i++) {
+		struct fake_late *l = &fk->late[i];
+		if (ev_is_active(&l->timer) || len > sizeof(l->q))
+			continue;
+		memcpy(l->q, q, len);
+		l->len = len;
+		l->to = *to;
+		ev_timer_set(&l->timer, fk->delay_ms / 1000.0, 0);
+		ev_timer_start(fk->loop, &l->timer);
+		return;
+	}
 }
 
 static void udp_query(struct fake *fk, const uint8_t *q, size_t len, const struct sockaddr_in *from)
@@ -143,11 +158,7 @@ static void udp_query(struct fake *fk, const uint8_t *q, size_t len, const struc
 		udp_send(fk, out, n, from);
 		return;
 	case FAKE_LATE:
-		memcpy(fk->late_q, q, len);
-		fk->late_len = len;
-		fk->late_to = *from;
-		ev_timer_set(&fk->late, fk->delay_ms / 1000.0, 0);
-		ev_timer_start(fk->loop, &fk->late);
+		late_add(fk, q, len, from);
 		return;
 	case FAKE_ANSWER:
 		break;
@@ -304,7 +315,10 @@ static void init(struct fake *fk, struct ev_loop *loop, uint8_t answer_last)
 	fk->answer_ip[3] = answer_last;
 	for (unsigned i = 0; i < FAKE_CONNS; i++)
 		fk->conns[i].fd = -1;
-	ev_init(&fk->late, late_cb);
+	for (unsigned i = 0; i < FAKE_HOLD; i++) {
+		fk->late[i].fk = fk;
+		ev_init(&fk->late[i].timer, late_cb);
+	}
 }
 
 void fake_start(struct fake *fk, struct ev_loop *loop, uint8_t answer_last)
@@ -343,7 +357,8 @@ void fake_start_udp_on(struct fake *fk, struct ev_loop *loop, uint16_t port)
 
 void fake_stop(struct fake *fk)
 {
-	ev_timer_stop(fk->loop, &fk->late);
+	for (unsigned i = 0; i < FAKE_HOLD; i++)
+		ev_timer_stop(fk->loop, &fk->late[i].timer);
 	if (fk->udp_fd >= 0) {
 		ev_io_stop(fk->loop, &fk->udp_io);
 		close(fk->udp_fd);

@@ -66,11 +66,14 @@ struct fake {
 	struct { struct fake_conn *c; uint8_t q[512]; size_t len; } held[FAKE_HOLD];
 	unsigned nheld;
 	struct fake_conn conns[FAKE_CONNS];
-	/* Late answers. */
-	ev_timer late;
-	uint8_t late_q[512];
-	size_t late_len;
-	struct sockaddr_in late_to;
+	/* Late answers, each on its own timer. */
+	struct fake_late {
+		struct fake *fk;
+		ev_timer timer;
+		uint8_t q[512];
+		size_t len;
+		struct sockaddr_in to;
+	} late[FAKE_HOLD];
 };
 
 /* Binds UDP and TCP on 127.0.0.1 (same random port) and starts serving on

@@ -8,7 +8,11 @@
 #include <string.h>
 
 #include "server/gen.h"
+#include "server/pipeline.h"
+#include "server/stats.h"
 #include "tap.h"
+#include "wire/wire.h"
+#include "zone/zone.h"
 #include "util/log.h"
 #include "wire/name.h"
 
@@ -107,6 +111,26 @@ static void test_conflict(void)
 	moon_diag_free(&diag);
 }
 
+/* Answers "ns.example. A" from gen through the pipeline; returns the last
+ * octet of the address in the answer, or -1. */
+static int ask(struct moon_gen *gen)
+{
+	static const uint8_t query[] = {
+		0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+		2, 'n', 's', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+	};
+	static uint8_t resp[512];
+	static struct moon_zone_answer ans;
+	static struct moon_stats st;
+	struct moon_query q = {
+		.req = query, .req_len = sizeof(query), .resp = resp, .resp_cap = sizeof(resp),
+		.ans = &ans, .stats = &st, .proto = MOON_PROTO_UDP, .gen = gen,
+	};
+	if (moon_pipeline_run(&q) || q.resp_len < 16 || moon_get_u16(resp + 6) != 1)
+		return -1;
+	return resp[q.resp_len - 1];
+}
+
 /* The swap protocol, one step at a time, with two simulated workers. */
 static void test_swap(void)
 {
@@ -125,9 +149,18 @@ static void test_swap(void)
 	struct moon_gen *q1 = moon_gen_user_begin(&w1);
 	ok(q0[0] == a && q1 == a, "queries start on A");
 
-	struct moon_gen *b = build(yaml_a, 2);
+	/* B answers ns.example. with .3 instead of .1. */
+	char *yb = strdup(yaml_a);
+	*strstr(yb, "192.0.2.1") = 0;
+	char yaml_b[sizeof(yaml_a) + 8];
+	snprintf(yaml_b, sizeof(yaml_b), "%s192.0.2.3%s", yb, strstr(yaml_a, "192.0.2.1") + 9);
+	free(yb);
+	struct moon_gen *b = build(yaml_b, 2);
+	is_int(ask(a), 1, "A answers .1");
+	is_int(ask(b), 3, "B answers .3");
 	moon_gen_pub_swap(&pub, b);
 	is_int(moon_gen_alive(), base + 2, "after the swap A is still alive");
+	is_int(ask(q0[0]), 1, "a query that started on A still answers from A");
 
 	moon_gen_user_update(&w0, &pub);
 	ok(w0.cur == b, "worker 0 moved to B");
