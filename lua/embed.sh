@@ -27,7 +27,8 @@ tmp=$out.tmp
 	i=0
 	for arg in "$@"; do
 		mod=${arg%%=*}
-		chunk="@lua/$(echo "$mod" | tr . /).lua"
+		file=${arg#*=}
+		chunk="@lua/${file##*lua/}"
 		printf '\t{ "%s", "%s", m%d, sizeof(m%d) - 1 },\n' "$mod" "$chunk" $i $i
 		i=$((i + 1))
 	done

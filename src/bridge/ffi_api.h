@@ -1,6 +1,6 @@
 /*
  * The only way Lua reaches C: flat functions over opaque handles, called
- * through the LuaJIT FFI by lua/moon/*.lua. Policies never call them
+ * through the LuaJIT FFI by the modules of lua/moon. Policies never call them
  * directly; they use the documented API of doc/lua-api.md, which wraps them.
  *
  * Everything between FFI-BEGIN and FFI-END is read by lua/gen_cdefs.sh at
@@ -41,6 +41,9 @@ enum {
 	MOON_FFI_BUF = 65536 + 1024,    /* bytes in r->buf_ */
 	MOON_FFI_ENOQUERY = -1101,      /* the query is gone: a q or r used outside its hook */
 	MOON_FFI_ECONTEXT = -1102,      /* not allowed in this stage */
+	MOON_FFI_ESYNTAX = -1005,       /* = MOON_ESYNTAX: the message is in r->buf_ */
+	MOON_FFI_ELIMIT = -1003,        /* = MOON_ELIMIT */
+	MOON_FFI_EINVAL = -22,          /* = -EINVAL */
 };
 
 /* What a stage call returns to C (the Lua dispatcher's result). */
@@ -65,7 +68,7 @@ struct moon_ffi_rr {
 	uint32_t rdata_;
 	uint32_t ttl_off_;              /* TTL offset in the response wire, 0 if none */
 	uint16_t rdlen_;
-	uint16_t flags_;
+	uint16_t pad2_;
 };
 
 /*
@@ -151,7 +154,9 @@ int moon_ffi_rr_name(struct moon_ffi_req *r, int i);
 int moon_ffi_rr_rdata(struct moon_ffi_req *r, int i);
 int moon_ffi_rr_raw(struct moon_ffi_req *r, int i);
 int moon_ffi_rr_ip(struct moon_ffi_req *r, int i);
-int moon_ffi_r_remove(struct moon_ffi_req *r, int i);
+/* filtered: the record goes for policy reasons (EDE 17 unless another EDE
+ * is set). */
+int moon_ffi_r_remove(struct moon_ffi_req *r, int i, bool filtered);
 /* Adds the records of text to section (at = -1) or in place of record at.
  * Returns the index of the first record added. */
 int moon_ffi_r_add(struct moon_ffi_req *r, int section, const char *text, size_t len, int at);
@@ -186,6 +191,10 @@ void moon_ffi_shared_flush(struct moon_shared_dict *d);
 int moon_ffi_counter_new(struct moon_ffi_req *r, const char *name, size_t len);
 void moon_ffi_counter_add(struct moon_ffi_req *r, int id, double n);
 double moon_ffi_counter_value(int id);
+
+/* Parses an IPv4 or IPv6 address (no brackets, no port) into out: 4 or 16
+ * bytes, returns that count or -1. */
+int moon_ffi_ip_parse(const char *text, size_t len, uint8_t *out);
 
 /* moon.log: level 0 error, 1 warning, 2 info, 3 debug; rate-limited per
  * policy. */

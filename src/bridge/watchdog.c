@@ -1,5 +1,4 @@
 #include <pthread.h>
-#include <stdbool.h>
 #include <time.h>
 
 #include "bridge/watchdog.h"

@@ -154,7 +154,8 @@ static int open_conn(struct conn *c, uint8_t xport)
 		return -errno;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&u->addr, u->addrlen) < 0 && errno != EINPROGRESS) {
+	int rc = connect(fd, (const struct sockaddr *)&u->addr, u->addrlen);
+	if (rc < 0 && errno != EINPROGRESS) {
 		r = -errno;
 		close(fd);
 		return r;

@@ -211,6 +211,8 @@ static int check_numbers(const struct moon_fwd_opts *o, struct moon_diag *diag)
 		BAD("forward: `health_check` must be above 0 and at most `health_check_max`");
 	if (o->expire_ms == 0)
 		BAD("forward: `expire` must be above 0");
+	if (o->max_tries > 100)
+		BAD("forward: `max_tries` must be at most 100");
 	if ((o->tls_cert == NULL) != (o->tls_key == NULL))
 		BAD("forward: `tls_cert` and `tls_key` go together");
 	return ret;

@@ -333,8 +333,8 @@ struct moon_fwd_stats {
 };
 
 const struct moon_fwd_stats *moon_fwd_worker_stats(const struct moon_fwd_worker *fw);
-const struct moon_fwd_upstream_stats *moon_fwd_worker_upstream_stats(const struct moon_fwd_worker *fw,
-								      unsigned i);
+const struct moon_fwd_upstream_stats *
+moon_fwd_worker_upstream_stats(const struct moon_fwd_worker *fw, unsigned i);
 
 /* ---- start-up loop probe (like CoreDNS `loop`) ----
  *

@@ -75,8 +75,9 @@ static void probe_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 
 void moon__fwd_probe_claim(struct wup *w)
 {
-	if (w->probing || w->fw->fwd->o.max_fails == 0)
-		return;
+	if (w->probing || w->fw->fwd->o.max_fails == 0 ||
+	    atomic_load_explicit(&w->u->probing, memory_order_relaxed))
+		return;         /* cheap exit: this runs for every query while down */
 	bool expected = false;
 	if (!atomic_compare_exchange_strong(&w->u->probing, &expected, true))
 		return;         /* another worker probes it */

@@ -411,7 +411,8 @@ static int rebuild(const uint8_t *msg, size_t len, const struct chain *c, const 
 				continue;
 			const uint8_t *rd;
 			size_t rdlen;
-			if (expand_rdata(msg, &rr, buf, &rd, &rdlen, NULL) < 0 || rdlen > UINT16_MAX)
+			if (expand_rdata(msg, &rr, buf, &rd, &rdlen, NULL) < 0 ||
+			    rdlen > UINT16_MAX)
 				return MOON_EMALF;
 			int r = moon_pktw_put_rr(&w, sec, rr.owner, rr.type, rr.rclass, rr.ttl,
 						 rd, (uint16_t)rdlen);

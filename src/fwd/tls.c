@@ -100,7 +100,8 @@ int moon__fwd_tls_init(struct moon_fwd *fwd, struct moon_diag *diag)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(ctx,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session);
 	r = load_keys(ctx, o, diag);
 	if (r < 0) {
@@ -113,12 +114,13 @@ int moon__fwd_tls_init(struct moon_fwd *fwd, struct moon_diag *diag)
 
 static bool set_peer_ip(SSL *ssl, const struct sockaddr_storage *ss)
 {
-	X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
-	if (ss->ss_family == AF_INET)
-		return X509_VERIFY_PARAM_set1_ip(p, (const unsigned char *)
-						 &((const struct sockaddr_in *)ss)->sin_addr, 4) == 1;
-	return X509_VERIFY_PARAM_set1_ip(p, (const unsigned char *)
-					 &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 1;
+	const void *ip = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	size_t len = 16;
+	if (ss->ss_family == AF_INET) {
+		ip = &((const struct sockaddr_in *)ss)->sin_addr;
+		len = 4;
+	}
+	return X509_VERIFY_PARAM_set1_ip(SSL_get0_param(ssl), ip, len) == 1;
 }
 
 SSL *moon__fwd_tls_new(struct conn *c)

@@ -258,7 +258,8 @@ unsigned moon_fwd_exclude_listeners(struct moon_fwd *fwd, const struct sockaddr 
 	unsigned excluded = 0;
 	for (unsigned i = 0; i < fwd->nup; i++) {
 		struct upstream *u = &fwd->up[i];
-		if (u->self || !moon_fwd_addr_is_listener((struct sockaddr *)&u->addr, listeners, n))
+		const struct sockaddr *sa = (const struct sockaddr *)&u->addr;
+		if (u->self || !moon_fwd_addr_is_listener(sa, listeners, n))
 			continue;
 		u->self = true;
 		excluded++;

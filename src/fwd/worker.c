@@ -732,8 +732,8 @@ const struct moon_fwd_stats *moon_fwd_worker_stats(const struct moon_fwd_worker 
 	return &fw->st;
 }
 
-const struct moon_fwd_upstream_stats *moon_fwd_worker_upstream_stats(const struct moon_fwd_worker *fw,
-								      unsigned i)
+const struct moon_fwd_upstream_stats *
+moon_fwd_worker_upstream_stats(const struct moon_fwd_worker *fw, unsigned i)
 {
 	return i < fw->fwd->nup ? &fw->up[i].st : NULL;
 }

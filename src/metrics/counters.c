@@ -244,13 +244,16 @@ struct moon_mworker *moon_metrics_worker(struct moon_metrics *m, unsigned worker
 	return &m->w[worker];
 }
 
-void moon_metrics_reload(struct moon_metrics *m, bool ok, uint64_t generation)
+void moon_metrics_reload(struct moon_metrics *m, bool ok)
 {
 	atomic_fetch_add(&m->reloads, 1);
 	if (!ok)
 		atomic_fetch_add(&m->reload_failures, 1);
-	else
-		atomic_store(&m->generation, generation);
+}
+
+void moon_metrics_set_generation(struct moon_metrics *m, uint64_t generation)
+{
+	atomic_store(&m->generation, generation);
 }
 
 void moon_metrics_healthcheck_failed(struct moon_metrics *m, unsigned upstream_slot)

@@ -127,7 +127,9 @@ unsigned moon_metrics_policy_slot(struct moon_metrics *m, const char *server,
 				  const char *policy);
 
 /* Process-wide events (control thread; any thread may call them). */
-void moon_metrics_reload(struct moon_metrics *m, bool ok, uint64_t generation);
+void moon_metrics_reload(struct moon_metrics *m, bool ok);
+/* The configuration generation in service. */
+void moon_metrics_set_generation(struct moon_metrics *m, uint64_t generation);
 /* A failed upstream health check (whichever thread probes). */
 void moon_metrics_healthcheck_failed(struct moon_metrics *m, unsigned upstream_slot);
 

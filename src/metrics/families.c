@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ struct moon_metrics_page {
 	struct moon_mcache_sample cache[MAX_CACHES];
 	size_t ncache;
 	int snap_err;
+	struct moon_http *_Atomic http;  /* set once the endpoint runs */
 	struct moon_metrics_registry reg;
 };
 
@@ -366,9 +368,10 @@ static void c_qlog(struct moon_metric_out *o, void *arg)
 static void c_http(struct moon_metric_out *o, void *arg)
 {
 	struct moon_metrics_page *p = arg;
-	if (!p->src.http)
+	struct moon_http *http = atomic_load(&p->http);
+	if (!http)
 		return;
-	const struct moon_http_stats *st = moon_http_stats(p->src.http);
+	const struct moon_http_stats *st = moon_http_stats(http);
 	const char *name = moon_metric_current(o)->name;
 	/* The scrape being answered is counted once it is sent. */
 	moon_metric_counter(o, NULL, strstr(name, "rejected") ? st->rejected :
@@ -524,11 +527,17 @@ int moon_metrics_page_new(const struct moon_metrics_sources *src,
 	if (!p)
 		return -ENOMEM;
 	p->src = *src;
+	atomic_init(&p->http, src->http);
 	p->reg = (struct moon_metrics_registry){
 		.families = all, .n = NFAMS + NCOMPAT, .arg = p, .prepare = prepare,
 	};
 	*out = p;
 	return 0;
+}
+
+void moon_metrics_page_set_http(struct moon_metrics_page *p, struct moon_http *http)
+{
+	atomic_store(&p->http, http);
 }
 
 void moon_metrics_page_free(struct moon_metrics_page *p)

@@ -45,6 +45,8 @@ struct moon_metrics_page;
 int moon_metrics_page_new(const struct moon_metrics_sources *src,
 			  struct moon_metrics_page **out);
 void moon_metrics_page_free(struct moon_metrics_page *p);
+/* Adds the endpoint's own counters (any thread). */
+void moon_metrics_page_set_http(struct moon_metrics_page *p, struct moon_http *http);
 /* Renders the page (HTTP thread). Returns 0 or -ENOMEM. */
 int moon_metrics_page_render(struct moon_metrics_page *p, bool compat, struct moon_obuf *out);
 

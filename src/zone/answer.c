@@ -77,16 +77,6 @@ static uint32_t find(const struct moon_zone *z, const uint8_t *name, size_t len)
 	return moon__zone_find(z, name, len, moon__zname_hash(name, len));
 }
 
-static bool in_zone(const struct moon_zone *z, const uint8_t *name, size_t len)
-{
-	if (len < z->origin_len)
-		return false;
-	const uint8_t *p = name;
-	while ((size_t)(p - name) < len - z->origin_len)
-		p += 1 + *p;
-	return (size_t)(p - name) == len - z->origin_len && memcmp(p, z->origin, z->origin_len) == 0;
-}
-
 /*
  * The deepest existing ancestor of `name` (inside the zone, not itself a
  * node). Every ancestor of a node is a node (empty non-terminals included),
@@ -231,7 +221,8 @@ static enum state follow(struct actx *c, uint16_t type)
 	uint16_t before = answer->n;
 	bool expand = type == MOON_T_CNAME && c->expanded;
 	if (expand || !in_answer(c, rs))
-		put_answer_rr(c, type == MOON_T_DNAME ? node_name(c, c->node) : c->sowner, rs, expand);
+		put_answer_rr(c, type == MOON_T_DNAME ? node_name(c, c->node) : c->sowner, rs,
+			      expand);
 
 	const uint8_t *target = moon_rdata_data(rs->rdata);
 	if (type == MOON_T_DNAME) {
@@ -456,7 +447,7 @@ static void authority(struct actx *c, enum state st)
 static uint32_t target_node(const struct moon_zone *z, const uint8_t *name)
 {
 	size_t len = moon_name_len(name);
-	if (!in_zone(z, name, len))
+	if (!moon__zone_contains(z, name, len))
 		return MOON_ZNONE;
 	uint32_t n = find(z, name, len);
 	if (n != MOON_ZNONE)
@@ -535,7 +526,7 @@ void moon_zone_answer(const struct moon_zone *zone, const uint8_t *qname_lc, uin
 	ans->nsynth = 0;
 	for (int i = 0; i < 3; i++)
 		ans->sec[i].n = 0;
-	if (!in_zone(zone, qname_lc, moon_name_len(qname_lc))) {
+	if (!moon__zone_contains(zone, qname_lc, moon_name_len(qname_lc))) {
 		ans->rcode = MOON_RCODE_REFUSED;
 		ans->aa = false;
 		return;
@@ -549,7 +540,7 @@ void moon_zone_answer(const struct moon_zone *zone, const uint8_t *qname_lc, uin
 	 * child still answers with AA=1, as knotd does. */
 	ans->aa = st != ST_DELEG;
 	while (st == ST_FOLLOW) {
-		if (!in_zone(zone, c.sname, moon_name_len(c.sname))) {
+		if (!moon__zone_contains(zone, c.sname, moon_name_len(c.sname))) {
 			st = ST_HIT;
 			break;
 		}

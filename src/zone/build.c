@@ -193,41 +193,46 @@ static uint32_t dedup_set(struct build *b, uint32_t i, uint32_t j, uint32_t *kep
 		unsigned file, line;
 		node_text(b, b->recs[r].node, owner);
 		where_of(b, r, &file, &line);
-		moon__zload_warn(b->L, file, line, "TTL %u of %s %s differs from the RRset's TTL %u, "
-				 "which is used", b->recs[r].ttl, owner,
-				 moon__rrtype_text(b->recs[r].type, tb), b->recs[first].ttl);
+		moon__zload_warn(b->L, file, line,
+				 "TTL %u of %s %s differs from the RRset's TTL %u, which is used",
+				 b->recs[r].ttl, owner, moon__rrtype_text(b->recs[r].type, tb),
+				 b->recs[first].ttl);
 	}
 	return first;
 }
 
 struct node_census {
 	uint32_t cname, dname, soa, other;   /* record counts, other = not CNAME/RRSIG/NSEC */
-	uint32_t cname_rec, other_rec;       /* a record of each, for messages */
+	uint32_t cname_rec, dname_rec, soa_rec, other_rec;   /* one of each, for messages */
 };
 
 static void node_checks(struct build *b, uint32_t n, const struct node_census *c)
 {
+	bool bad_soa = c->soa && (n != 0 || c->soa > 1);
+	if (!(c->cname && c->other) && c->cname <= 1 && c->dname <= 1 && !bad_soa)
+		return;   /* the usual case: no name to format */
 	char owner[MOON_NAME_TEXT_MAXLEN], tb[16];
 	unsigned file, line;
 	node_text(b, n, owner);
 	if (c->cname && c->other) {
 		where_of(b, c->cname_rec, &file, &line);
-		moon__zload_error(b->L, file, line, "%s has a CNAME record and other data (%s)", owner,
-				  moon__rrtype_text(b->recs[c->other_rec].type, tb));
+		moon__zload_error(b->L, file, line, "%s has a CNAME record and other data (%s)",
+				  owner, moon__rrtype_text(b->recs[c->other_rec].type, tb));
 	}
 	if (c->cname > 1) {
 		where_of(b, c->cname_rec, &file, &line);
 		moon__zload_error(b->L, file, line, "%s has more than one CNAME record", owner);
 	}
 	if (c->dname > 1) {
-		where_of(b, b->order[b->start[n]], &file, &line);
+		where_of(b, c->dname_rec, &file, &line);
 		moon__zload_error(b->L, file, line, "%s has more than one DNAME record", owner);
 	}
 	if (c->soa && n != 0) {
-		where_of(b, b->order[b->start[n]], &file, &line);
-		moon__zload_error(b->L, file, line, "SOA record of %s is not at the zone apex", owner);
+		where_of(b, c->soa_rec, &file, &line);
+		moon__zload_error(b->L, file, line, "SOA record of %s is not at the zone apex",
+				  owner);
 	} else if (c->soa > 1) {
-		where_of(b, b->order[b->start[n]], &file, &line);
+		where_of(b, c->soa_rec, &file, &line);
 		moon__zload_error(b->L, file, line, "more than one SOA record at the zone apex");
 	}
 }
@@ -266,7 +271,8 @@ static void census(struct build *b)
 			if (kept > UINT16_MAX) {
 				unsigned file, line;
 				where_of(b, first, &file, &line);
-				moon__zload_error(b->L, file, line, "more than 65535 records in one RRset");
+				moon__zload_error(b->L, file, line,
+						  "more than 65535 records in one RRset");
 			}
 			b->rdata_bytes += bytes;
 			b->L->z->nrecords += kept;
@@ -278,8 +284,10 @@ static void census(struct build *b)
 				c.cname_rec = first;
 			} else if (type == MOON_T_DNAME) {
 				c.dname = kept;
+				c.dname_rec = first;
 			} else if (type == MOON_T_SOA) {
 				c.soa = kept;
+				c.soa_rec = first;
 			}
 			if (type != MOON_T_CNAME && type != MOON_T_RRSIG && type != MOON_T_NSEC) {
 				c.other += kept;
@@ -486,8 +494,8 @@ static void zone_checks(struct build *b)
 			unsigned file, line;
 			node_text(b, node->parent, owner);
 			set_where(b, moon__znode_set(z, node->parent, MOON_T_DNAME), &file, &line);
-			moon__zload_warn(b->L, file, line, "names below the DNAME at %s are occluded by it",
-					 owner);
+			moon__zload_warn(b->L, file, line,
+					 "names below the DNAME at %s are occluded by it", owner);
 		}
 	}
 	z->soa = moon__znode_set(z, 0, MOON_T_SOA);
@@ -511,8 +519,6 @@ static int build_chain(struct moon_zone *z)
 	z->chain = malloc((size_t)z->nnodes * sizeof(*z->chain));
 	if (!z->chain)
 		return -ENOMEM;
-	z->blocks[1] = z->chain;
-	z->memory += (size_t)z->nnodes * sizeof(*z->chain);
 	bool sorted = true;
 	for (uint32_t n = 0; n < z->nnodes; n++) {
 		if (z->nodes[n].nsets == 0 || (z->nodes[n].flags & MOON_ZN_NONAUTH))
@@ -522,6 +528,11 @@ static int build_chain(struct moon_zone *z)
 			sorted = chain_cmp(&z->chain[z->nchain - 1], &n, z) < 0;
 		z->nchain++;
 	}
+	uint32_t *chain = realloc(z->chain, (size_t)z->nchain * sizeof(*z->chain));
+	if (chain)
+		z->chain = chain;
+	z->blocks[1] = z->chain;
+	z->memory += (size_t)z->nchain * sizeof(*z->chain);
 	/* Signers write zones in canonical order, so usually nothing to do. */
 	if (!sorted)
 		qsort_r(z->chain, z->nchain, sizeof(*z->chain), chain_cmp, z);

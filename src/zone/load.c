@@ -113,6 +113,9 @@ uint32_t moon__zload_node(struct moon_zload *L, const uint8_t *name, size_t len)
 	uint32_t found = moon__zone_find(z, name, len, h);
 	if (found != MOON_ZNONE)
 		return found;
+	/* Node indexes and name offsets are 32 bits (billions of names). */
+	if (z->nnodes == MOON_ZNONE - 1 || L->names.len > UINT32_MAX - MOON_ZNAME_SLACK - len)
+		return MOON_ZNONE;
 	/* Keep the table at most half full: misses (NXDOMAIN) stay short. */
 	if ((L->nslots_used + 1) * 2 > z->mask + 1 && grow_slots(z) < 0)
 		return MOON_ZNONE;
@@ -164,16 +167,6 @@ static unsigned file_index(struct parser *P, const zs_scanner_t *s)
 	return P->cur_file = L->nfiles++;
 }
 
-static bool in_zone(const struct moon_zone *z, const uint8_t *name, size_t len)
-{
-	if (len < z->origin_len)
-		return false;
-	const uint8_t *p = name;
-	while ((size_t)(p - name) < len - z->origin_len)
-		p += 1 + *p;
-	return (size_t)(p - name) == len - z->origin_len && memcmp(p, z->origin, z->origin_len) == 0;
-}
-
 static uint32_t owner_node(struct parser *P, const zs_scanner_t *s, unsigned file, unsigned line)
 {
 	struct moon_zload *L = P->L;
@@ -181,7 +174,7 @@ static uint32_t owner_node(struct parser *P, const zs_scanner_t *s, unsigned fil
 		return P->last_node;
 	uint8_t lc[MOON_NAME_MAXLEN];
 	size_t len = moon_name_tolower(lc, s->r_owner);
-	if (!in_zone(L->z, lc, len)) {
+	if (!moon__zone_contains(L->z, lc, len)) {
 		char text[MOON_NAME_TEXT_MAXLEN], origin[MOON_NAME_TEXT_MAXLEN];
 		moon_name_to_text(lc, text, sizeof(text));
 		moon_name_to_text(L->z->origin, origin, sizeof(origin));
@@ -271,8 +264,8 @@ static int parse(struct parser *P, const struct moon_zone_source *src)
 	if (src->file ? zs_set_input_file(s, src->file) != 0 :
 	    zs_set_input_string(s, src->text, strlen(src->text)) != 0) {
 		int err = errno;
-		moon__zload_error(L, UINT16_MAX, 0, "cannot read: %s (%s)", zs_strerror(s->error.code),
-				  strerror(err));
+		moon__zload_error(L, UINT16_MAX, 0, "cannot read: %s (%s)",
+				  zs_strerror(s->error.code), strerror(err));
 		ret = MOON_ESYNTAX;
 		goto out_deinit;
 	}
@@ -343,7 +336,8 @@ int moon_zone_load(const struct moon_zone_source *src, struct moon_zone **out,
 	if (ret < 0 || L.errors) {
 		moon_zone_free(L.z);
 		if (ret == -ENOMEM)
-			moon_diag_add(diag, L.src_name, 0, 0, "out of memory while loading the zone");
+			moon_diag_add(diag, L.src_name, 0, 0,
+				      "out of memory while loading the zone");
 		return ret < 0 ? ret : MOON_ESEMANTIC;
 	}
 	if (L.warnings > 10)

@@ -78,8 +78,9 @@ struct moon_zone {
 	 * (RFC 2308 §3), with its signatures at the same TTL. */
 	struct moon_rrset neg_soa;
 	struct moon_rrset neg_soa_sigs;
-	/* Blocks to free. */
-	void *blocks[6];
+	/* Blocks to free besides slots, nodes and names: the RRset and RDATA
+	 * block and the chain. */
+	void *blocks[2];
 };
 
 static inline const uint8_t *moon__znode_name(const struct moon_zone *z, uint32_t n)
@@ -123,6 +124,18 @@ static inline uint32_t moon__zone_find(const struct moon_zone *z, const uint8_t 
 		if (s->hash == hash && memcmp(moon__znode_name(z, s->node), name, len) == 0)
 			return s->node;
 	}
+}
+
+/* Is the lowercase name (len octets) at or below the zone's origin? */
+static inline bool moon__zone_contains(const struct moon_zone *z, const uint8_t *name, size_t len)
+{
+	if (len < z->origin_len)
+		return false;
+	const uint8_t *p = name;
+	while ((size_t)(p - name) < len - z->origin_len)
+		p += 1 + *p;
+	return (size_t)(p - name) == len - z->origin_len &&
+	       memcmp(p, z->origin, z->origin_len) == 0;
 }
 
 /* The node's set of `type`, or NULL. */

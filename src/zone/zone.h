@@ -30,23 +30,31 @@ struct moon_zone_source {
 };
 
 /*
- * Loads and compiles a zone: parses the data, groups records into RRsets
- * (their TTL is the first record's; differing TTLs are a warning; identical
- * records are dropped; records are sorted by RDATA like knotd), attaches
- * RRSIGs to the sets they cover, and precomputes per-name facts (delegation
- * points, glue, wildcard children, empty non-terminals). Owner names and the
- * names inside the RDATA of the types RFC 4034 §6.2 lists (but NSEC) are
- * lowercased, as knotd does. Semantic checks: no SOA at the apex, more than
- * one SOA, SOA elsewhere, CNAME beside other data (RRSIG and NSEC allowed),
- * more than one CNAME or DNAME, records outside the origin, classes other
- * than IN, meta types, malformed names in RDATA, NS targets at or below a
- * delegation without A/AAAA glue. Names below a DNAME load (with a warning)
- * but are occluded: queries for them follow the DNAME. Every problem is
- * added to `diag` as "file:line: message"; warnings go to the log. The zone
- * is returned only when there were no errors. Returns 0 or a negative error
- * (MOON_ESYNTAX, MOON_ESEMANTIC, -ENOMEM, -EINVAL for a bad source).
+ * Loads and compiles a zone: parses the data, groups records into RRsets,
+ * attaches RRSIGs to the sets they cover, and precomputes per-name facts
+ * (delegation points, glue, wildcard children, empty non-terminals).
+ *  - A set's TTL is its first record's; differing TTLs are a warning.
+ *    (knotd 3.2 keeps the last record's TTL instead: zones meant for a
+ *    comparison with knotd should not mix TTLs within a set.)
+ *  - Identical records are dropped; records are sorted by RDATA, as knotd.
+ *  - RRSIGs are sent with their Original TTL field as TTL, as knotd.
+ *  - Owner names, and names inside the RDATA of the types RFC 4034 §6.2
+ *    lists (but NSEC), are lowercased, as knotd does.
+ *  - Names below a DNAME load (with a warning; knotd refuses the zone) but
+ *    are occluded: queries for them follow the DNAME (RFC 6672 §2.4).
+ * Errors: no SOA at the apex, more than one SOA, SOA elsewhere, CNAME
+ * beside other data (RRSIG and NSEC allowed), more than one CNAME or DNAME,
+ * records outside the origin, classes other than IN, meta types, malformed
+ * names in RDATA, NS targets at or below a delegation without A/AAAA glue,
+ * and every libzscanner syntax error. Each is added to `diag` as
+ * "file:line: message" ($INCLUDEd files name themselves); warnings go to the
+ * log. The zone is returned only when there were no errors. Returns 0 or a
+ * negative error (MOON_ESYNTAX, MOON_ESEMANTIC, -ENOMEM, -EINVAL for a bad
+ * source). Loading is single-threaded and may run beside queries answered
+ * from other zones.
  */
-int moon_zone_load(const struct moon_zone_source *src, struct moon_zone **out, struct moon_diag *diag);
+int moon_zone_load(const struct moon_zone_source *src, struct moon_zone **out,
+		   struct moon_diag *diag);
 void moon_zone_free(struct moon_zone *zone);
 
 const uint8_t *moon_zone_origin(const struct moon_zone *zone);  /* lowercase wire form */

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -55,7 +56,8 @@ size_t fake_answer(const struct fake *fk, const uint8_t *q, size_t len, uint8_t 
 	moon_pkt_parse(&p, q, len);
 	size_t qend = p.question_ok ? p.question_end : MOON_HDR_LEN;
 	memcpy(out, q, qend);
-	uint16_t flags = (uint16_t)(MOON_FLAG_QR | MOON_FLAG_RA | (p.flags & (MOON_FLAG_RD | 0x7800)));
+	uint16_t flags = MOON_FLAG_QR | MOON_FLAG_RA;
+	flags |= p.flags & (MOON_FLAG_RD | 0x7800);     /* RD and opcode */
 	if (tc)
 		flags |= MOON_FLAG_TC;
 	moon_put_u16(out + 2, (uint16_t)(flags | rcode));
@@ -291,6 +293,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	int fd = accept4(fk->tcp_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fk->naccepted++;
 	for (unsigned i = 0; i < FAKE_CONNS; i++) {
 		struct fake_conn *c = &fk->conns[i];
@@ -391,7 +395,7 @@ static void add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 }
 
 static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, const char *cn, long serial,
-		       const char *san)
+		       const char *san, const char *eku)
 {
 	X509 *x = X509_new();
 	X509_set_version(x, 2);
@@ -410,7 +414,7 @@ static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, const char
 		add_ext(x, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
 	} else {
 		add_ext(x, &v3, NID_basic_constraints, "CA:FALSE");
-		add_ext(x, &v3, NID_ext_key_usage, "serverAuth");
+		add_ext(x, &v3, NID_ext_key_usage, eku);
 		add_ext(x, &v3, NID_subject_alt_name, san);
 	}
 	if (!X509_sign(x, signer, EVP_sha256()))
@@ -435,19 +439,26 @@ static void write_pem(const char *dir, const char *file, X509 *x, EVP_PKEY *key)
 int fake_make_certs(const char *dir, const char *name)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *key = EVP_EC_gen("P-256");
-	if (!ca_key || !key)
+	EVP_PKEY *ckey = EVP_EC_gen("P-256");
+	if (!ca_key || !key || !ckey)
 		die("keygen");
-	X509 *ca = make_cert(ca_key, ca_key, NULL, "moondns test CA", 1, NULL);
+	X509 *ca = make_cert(ca_key, ca_key, NULL, "moondns test CA", 1, NULL, NULL);
 	char san[300];
 	snprintf(san, sizeof(san), "DNS:%s,IP:127.0.0.1", name);
-	X509 *cert = make_cert(key, ca_key, ca, name, 2, san);
+	X509 *cert = make_cert(key, ca_key, ca, name, 2, san, "serverAuth");
+	X509 *client = make_cert(ckey, ca_key, ca, "client.test", 3, "DNS:client.test",
+				 "clientAuth");
 	write_pem(dir, "ca.pem", ca, NULL);
 	write_pem(dir, "cert.pem", cert, NULL);
 	write_pem(dir, "key.pem", NULL, key);
+	write_pem(dir, "client.pem", client, NULL);
+	write_pem(dir, "client-key.pem", NULL, ckey);
 	X509_free(ca);
 	X509_free(cert);
+	X509_free(client);
 	EVP_PKEY_free(ca_key);
 	EVP_PKEY_free(key);
+	EVP_PKEY_free(ckey);
 	return 0;
 }
 
@@ -500,6 +511,7 @@ out:
 	close(tc->fd);
 	free(tc);
 	ERR_clear_error();
+	ft->live--;
 	return NULL;
 }
 
@@ -518,6 +530,7 @@ static void *tls_main(void *arg)
 		tc->fd = fd;
 		tc->ssl = SSL_new(ft->ctx);
 		SSL_set_fd(tc->ssl, fd);
+		ft->live++;
 		pthread_t t;
 		pthread_create(&t, NULL, tls_conn_main, tc);
 		pthread_detach(t);
@@ -525,7 +538,8 @@ static void *tls_main(void *arg)
 	return NULL;
 }
 
-void fake_tls_start(struct fake_tls *ft, const char *dir, uint8_t answer_last)
+void fake_tls_start(struct fake_tls *ft, const char *dir, uint8_t answer_last,
+		    bool require_client_cert)
 {
 	memset(ft, 0, sizeof(*ft));
 	ft->answer_ip[0] = 10;
@@ -537,6 +551,14 @@ void fake_tls_start(struct fake_tls *ft, const char *dir, uint8_t answer_last)
 	if (SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
 		die("tls server keys");
+	if (require_client_cert) {
+		char ca[512];
+		snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+		if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+			die("tls server ca");
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
+	ft->require_client_cert = require_client_cert;
 	ft->ctx = ctx;
 	ft->fd = bound_socket(SOCK_STREAM, 0);
 	int fl = fcntl(ft->fd, F_GETFL);
@@ -552,8 +574,12 @@ void fake_tls_stop(struct fake_tls *ft)
 	ft->stop = true;
 	pthread_join(ft->thread, NULL);
 	close(ft->fd);
-	/* Connection threads end when the client closes; the context stays
-	 * alive for them (the process ends soon after). */
+	/* Connection threads end when the client closes (the forwarder was
+	 * freed first); the context must outlive them. */
+	for (int i = 0; i < 200 && ft->live; i++)
+		usleep(10000);
+	if (!ft->live)
+		SSL_CTX_free(ft->ctx);
 }
 
 /* ---- queries ---- */

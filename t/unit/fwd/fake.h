@@ -98,14 +98,19 @@ struct fake_tls {
 	void *ctx;                      /* SSL_CTX */
 	uint8_t answer_ip[4];
 	_Atomic unsigned handshakes, resumed, queries, failed_handshakes;
+	_Atomic unsigned live;          /* connection threads running */
+	bool require_client_cert;
 	_Atomic bool stop;
 };
 
 /* Makes a CA and a server certificate for `name` and 127.0.0.1 (SAN), in
- * dir: ca.pem, cert.pem, key.pem. Returns 0. */
+ * dir: ca.pem, cert.pem, key.pem, and a client certificate: client.pem,
+ * client-key.pem. Returns 0. */
 int fake_make_certs(const char *dir, const char *name);
-/* Serves DoT on 127.0.0.1 (random port) with dir's cert.pem/key.pem. */
-void fake_tls_start(struct fake_tls *ft, const char *dir, uint8_t answer_last);
+/* Serves DoT on 127.0.0.1 (random port) with dir's cert.pem/key.pem;
+ * with require_client_cert, clients must show a certificate from ca.pem. */
+void fake_tls_start(struct fake_tls *ft, const char *dir, uint8_t answer_last,
+		    bool require_client_cert);
 void fake_tls_stop(struct fake_tls *ft);
 
 /* ---- running queries ---- */

@@ -174,10 +174,10 @@ struct dot {
 	struct moon_fwd_worker *fw;
 };
 
-static void dot_setup(struct dot *d, const char *suffix)
+static void dot_setup_cc(struct dot *d, const char *suffix, bool client_cert)
 {
 	memset(d, 0, sizeof(*d));
-	fake_tls_start(&d->ft, certdir, 9);
+	fake_tls_start(&d->ft, certdir, 9, client_cert);
 	fake_start_udp_on(&d->plain, loop, d->ft.port);
 	snprintf(d->url, sizeof(d->url), "tls://127.0.0.1:%u%s", d->ft.port, suffix);
 	d->to[0] = d->url;
@@ -186,6 +186,11 @@ static void dot_setup(struct dot *d, const char *suffix)
 	d->o.nto = 1;
 	d->o.tls_ca = ca_file;
 	d->o.timeout_ms = 2000;
+}
+
+static void dot_setup(struct dot *d, const char *suffix)
+{
+	dot_setup_cc(d, suffix, false);
 }
 
 static void dot_go(struct dot *d)
@@ -257,6 +262,29 @@ static void test_dot_wrong_name(void)
 	dot_end(&d);
 }
 
+static void test_dot_client_cert(void)
+{
+	char cert[700], key[700];
+	snprintf(cert, sizeof(cert), "%s/client.pem", certdir);
+	snprintf(key, sizeof(key), "%s/client-key.pem", certdir);
+	struct dot d;
+	dot_setup_cc(&d, "#dns.test", true);
+	d.o.max_fails = 0;
+	dot_go(&d);
+	struct qrun r;
+	qrun_one(loop, d.fw, &r, "cc.test.", MOON_T_A);
+	ok(r.res.err != 0 && d.ft.queries == 0, "server wants a client certificate: none, refused");
+	dot_end(&d);
+
+	dot_setup_cc(&d, "#dns.test", true);
+	d.o.tls_cert = cert;
+	d.o.tls_key = key;
+	dot_go(&d);
+	qrun_one(loop, d.fw, &r, "cc.test.", MOON_T_A);
+	ok(r.res.err == 0 && reply_a_last(&r) == 9, "with tls_cert and tls_key: answered");
+	dot_end(&d);
+}
+
 static void test_dot_resume(void)
 {
 	struct dot d;
@@ -315,6 +343,7 @@ int main(void)
 	dot_ok("#dns.test", NULL, "per-upstream #name");
 	dot_ok("", NULL, "no name: the IP address is verified");
 	test_dot_wrong_name();
+	test_dot_client_cert();
 	test_dot_resume();
 	test_dot_pipeline();
 	char cmd[700];

@@ -214,7 +214,8 @@ static void test_check(void)
 
 	tb_begin(&t, 0x4444, R | 7, "www.Example.test.", MOON_T_A);
 	tb_opt(&t, 1);
-	is_int(moon__fwd_check_reply(t.b, t.len, q, qlen, &rcode), MOON_FWD_REPLY_OK, "extended rcode");
+	is_int(moon__fwd_check_reply(t.b, t.len, q, qlen, &rcode), MOON_FWD_REPLY_OK,
+	       "extended rcode");
 	is_int(rcode, 23, "rcode with the OPT bits (BADCOOKIE)");
 }
 
@@ -273,7 +274,8 @@ static void test_scrub_unsolicited(void)
 	tb_a(&t, 0, NULL, 1);
 	tb_a(&t, 2, "ns.bank.test.", 67);
 	int n = scrub(&t, zone("example.test."), &sc);
-	ok(n > 0 && op.ancount == 1 && op.arcount == 0, "unsolicited answer and additional removed");
+	ok(n > 0 && op.ancount == 1 && op.arcount == 0,
+	   "unsolicited answer and additional removed");
 	ok(rec_is(n, 0, "www.example.test.", MOON_T_A), "the real answer kept");
 	is_int(sc.removed, 2, "two removed");
 	ok(sc.in_bailiwick, "what is left is in bailiwick");
@@ -297,11 +299,13 @@ static void test_scrub_chain(void)
 	tb_a(&t, 2, "ns.bank.test.", 7);
 	int n = scrub(&t, zone("example.test."), &sc);
 	ok(n > 0 && op.ancount == 3, "CNAME chain kept, leaving the zone included");
-	ok(rec_is(n, 0, "b.other.test.", MOON_T_A) && rec_is(n, 1, "www.example.test.", MOON_T_CNAME) &&
+	ok(rec_is(n, 0, "b.other.test.", MOON_T_A) &&
+	   rec_is(n, 1, "www.example.test.", MOON_T_CNAME) &&
 	   rec_is(n, 2, "a.example.test.", MOON_T_CNAME), "in their order");
 	ok(op.nscount == 1 && rec_is(n, 3, "other.test.", MOON_T_SOA),
 	   "authority: the SOA above the chain's end kept, the foreign NS removed");
-	ok(op.arcount == 1 && rec_is(n, 4, "b.other.test.", MOON_T_A), "additional: chain name kept");
+	ok(op.arcount == 1 && rec_is(n, 4, "b.other.test.", MOON_T_A),
+	   "additional: chain name kept");
 	is_int(sc.removed, 3, "three removed");
 	ok(!sc.in_bailiwick, "the chain leaves the zone: not in bailiwick");
 	is_int(moon_pkt_parse(&op, out, (size_t)n), 0, "rebuilt message parses");
@@ -396,6 +400,28 @@ static void test_scrub_rebuild_names(void)
 	       "a compression pointer into the header is refused (patching would change it)");
 }
 
+/* Found by fuzzing: the authority owner is a pointer into the question's
+ * type and class, and the name it makes runs on through its own record
+ * into the OPT record behind it. Cutting the OPT off would break it. */
+static const uint8_t name_into_opt[] = {
+	0x12, 0x34, 0x81, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01,
+	0x02, 0x6e, 0x78, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x04,
+	0x74, 0x65, 0x73, 0x74, 0x00, 0x00, 0x01, 0x0c, 0x01, 0xc0, 0x1f, 0x00,
+	0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 0x2c, 0x00, 0x21, 0x03, 0x6e, 0x73,
+	0x31, 0xc0, 0x0f, 0x04, 0x68, 0x6f, 0x73, 0x74, 0xc0, 0x0f, 0x00, 0x00,
+	0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
+	0x00, 0x04, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x29, 0x20, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00,
+};
+
+static void test_scrub_overlap(void)
+{
+	struct moon_fwd_scrub sc;
+	int n = moon__fwd_scrub(name_into_opt, sizeof(name_into_opt), root, out, sizeof(out), &sc);
+	ok(n > 0 && moon_pkt_parse(&op, out, (size_t)n) == 0 && op.nscount == 1 && op.arcount == 0,
+	   "a name reading into the stripped OPT: rebuilt, and the result parses");
+}
+
 static void test_scrub_misc(void)
 {
 	struct tb t;
@@ -458,6 +484,7 @@ int main(void)
 	test_scrub_dname();
 	test_scrub_rebuild_names();
 	test_scrub_misc();
+	test_scrub_overlap();
 	test_patch();
 	return tap_done();
 }

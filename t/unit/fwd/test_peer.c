@@ -1,7 +1,8 @@
 /*
  * The forwarder against a real authoritative server: nsd (or knotd when
- * nsd is missing, or with MOON_FWD_PEER=knotd) serving a small zone on 127.0.0.1, reached over UDP, over
- * TCP (force_tcp) and over TCP after a truncated UDP reply.
+ * nsd is missing, or with MOON_FWD_PEER=knotd) serving a small zone on
+ * 127.0.0.1, reached over UDP, over TCP (force_tcp) and over TCP after a
+ * truncated UDP reply.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -204,8 +205,9 @@ static void run_tests(const char *peer)
 	snprintf(what, sizeof(what), "%s over UDP: www A 192.0.2.10", peer);
 	ok(r.res.err == 0 && r.res.rcode == 0 && answers_of(&r, MOON_T_A, &a) == 1 &&
 	   a == 0xc000020a, what);
-	snprintf(what, sizeof(what), "%s: AA from the authoritative server, client case kept", peer);
-	ok((moon_get_u16(r.out + 2) & MOON_FLAG_AA) && memcmp(r.out + 13, "www\4PEER", 8) == 0, what);
+	snprintf(what, sizeof(what), "%s: AA from the server, client case kept", peer);
+	ok((moon_get_u16(r.out + 2) & MOON_FLAG_AA) && memcmp(r.out + 13, "www\4PEER", 8) == 0,
+	   what);
 	qrun_one(loop, fw, &r, "alias.peer.test.", MOON_T_A);
 	snprintf(what, sizeof(what), "%s: CNAME and its target", peer);
 	ok(answers_of(&r, MOON_T_CNAME, NULL) == 1 && answers_of(&r, MOON_T_A, NULL) == 1, what);
@@ -237,7 +239,8 @@ static void run_tests(const char *peer)
 	bool all = true;
 	for (unsigned i = 0; i < 4; i++)
 		all &= rs[i].done && rs[i].res.err == 0 && moon_get_u16(rs[i].out) == 900 + i;
-	snprintf(what, sizeof(what), "%s over TCP: concurrent queries on the pooled connection", peer);
+	snprintf(what, sizeof(what), "%s over TCP: concurrent queries on one pooled connection",
+		 peer);
 	ok(all && moon_fwd_worker_upstream_stats(fw, 0)->conn_opened == 1, what);
 	end_fwd();
 }

@@ -20,7 +20,8 @@ static void test_parse(void)
 		{ "dns://192.0.2.1:5353", "dns://192.0.2.1:5353", XP_UDP },
 		{ "tls://192.0.2.1", "tls://192.0.2.1:853", XP_TLS },
 		{ "tls://192.0.2.1:8853#dns.example", "tls://192.0.2.1:8853#dns.example", XP_TLS },
-		{ "tls://[2001:db8::1]#Dns.Example.", "tls://[2001:db8::1]:853#Dns.Example", XP_TLS },
+		{ "tls://[2001:db8::1]#Dns.Example.", "tls://[2001:db8::1]:853#Dns.Example",
+		  XP_TLS },
 		{ "2001:db8::53", "dns://[2001:db8::53]:53", XP_UDP },
 		{ "[::1]:5300", "dns://[::1]:5300", XP_UDP },
 	};
@@ -65,11 +66,12 @@ static int add_cb(void *arg, const char *addr)
 static void test_resolvconf(void)
 {
 	char acc[256] = "";
-	int n = moon__fwd_parse_resolvconf("# comment\nsearch example.test\n"
-					   "nameserver 192.0.2.1\n"
-					   "  nameserver\t2001:db8::1   # trailing\n"
-					   "; nameserver 192.0.2.99\n"
-					   "options ndots:5\nnameserver fe80::1%lo\nnameserver", add_cb, acc);
+	static const char conf[] = "# comment\nsearch example.test\n"
+				   "nameserver 192.0.2.1\n"
+				   "  nameserver\t2001:db8::1   # trailing\n"
+				   "; nameserver 192.0.2.99\n"
+				   "options ndots:5\nnameserver fe80::1%lo\nnameserver";
+	int n = moon__fwd_parse_resolvconf(conf, add_cb, acc);
 	is_int(n, 3, "three nameserver lines");
 	is_str(acc, "192.0.2.1;2001:db8::1;fe80::1%lo;", "their addresses, comments skipped");
 

@@ -86,7 +86,8 @@ static void test_answer(void)
 
 	/* What went upstream. */
 	struct moon_pkt p;
-	is_int(moon_pkt_parse(&p, s.fk[0].last_query, s.fk[0].last_len), 0, "upstream query parses");
+	is_int(moon_pkt_parse(&p, s.fk[0].last_query, s.fk[0].last_len), 0,
+	       "upstream query parses");
 	ok(p.flags & MOON_FLAG_RD, "upstream query has RD");
 	ok(p.edns.present && p.edns.payload == 1232, "upstream query has OPT with 1232");
 	is_mem(p.qname, wire, (size_t)n, "upstream query keeps the case");

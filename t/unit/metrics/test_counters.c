@@ -103,8 +103,9 @@ static void test_page(void)
 	moon_metrics_policy(w0, p, 0, 2, false);
 	moon_metrics_policy(w1, p, 0, 0, true);
 	moon_metrics_healthcheck_failed(m, u);
-	moon_metrics_reload(m, true, 2);
-	moon_metrics_reload(m, false, 3);
+	moon_metrics_reload(m, true);
+	moon_metrics_set_generation(m, 2);
+	moon_metrics_reload(m, false);
 
 	struct moon_metrics_sources src = { .m = m, .version = "0.1", .cache = cache_source };
 	struct moon_metrics_page *pg;

@@ -86,11 +86,12 @@ static void test_cname(const struct moon_zone *z)
 	ask(z, "alias2.example.test.", MOON_T_CNAME, false, &a);
 	is_int(a.sec[SAN].n, 1, "qtype CNAME: not followed");
 	ask(z, "alias.example.test.", MOON_T_ANY, false, &a);
-	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_CNAME), "ANY at a CNAME: the CNAME");
+	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_CNAME),
+	   "ANY at a CNAME: the CNAME");
 
 	ask(z, "alias.example.test.", MOON_T_MX, false, &a);
-	ok(a.sec[SAN].n == 1 && a.sec[SNS].n == 1 && entry_is(&a, SNS, 0, "example.test.", MOON_T_SOA),
-	   "CNAME to NODATA: CNAME and SOA");
+	ok(a.sec[SAN].n == 1 && a.sec[SNS].n == 1 &&
+	   entry_is(&a, SNS, 0, "example.test.", MOON_T_SOA), "CNAME to NODATA: CNAME and SOA");
 
 	ask(z, "ext.example.test.", MOON_T_A, false, &a);
 	ok(a.sec[SAN].n == 1 && a.sec[SNS].n == 0 && a.rcode == MOON_RCODE_NOERROR,
@@ -181,7 +182,8 @@ static void test_delegation(const struct moon_zone *z)
 {
 	ask(z, "sub.example.test.", MOON_T_A, false, &a);
 	ok(!a.aa && a.rcode == MOON_RCODE_NOERROR, "referral: AA=0, NOERROR");
-	ok(a.sec[SAN].n == 0 && a.sec[SNS].n == 1 && entry_is(&a, SNS, 0, "sub.example.test.", MOON_T_NS),
+	ok(a.sec[SAN].n == 0 && a.sec[SNS].n == 1 &&
+	   entry_is(&a, SNS, 0, "sub.example.test.", MOON_T_NS),
 	   "referral: the NS set in authority, no DS without DO");
 	ok(a.sec[SAR].n == 2 && entry_is(&a, SAR, 0, "ns.sub.example.test.", MOON_T_A) &&
 	   entry_is(&a, SAR, 1, "ns.sub.example.test.", MOON_T_AAAA), "referral: glue A then AAAA");
@@ -207,7 +209,8 @@ static void test_negative(const struct moon_zone *z)
 
 	ask(z, "nothere.example.test.", MOON_T_A, false, &a);
 	is_int(a.rcode, MOON_RCODE_NXDOMAIN, "NXDOMAIN");
-	ok(a.aa && a.sec[SNS].n == 1 && a.sec[SNS].rr[0].rrset->ttl == 300, "NXDOMAIN: SOA, TTL 300");
+	ok(a.aa && a.sec[SNS].n == 1 && a.sec[SNS].rr[0].rrset->ttl == 300,
+	   "NXDOMAIN: SOA, TTL 300");
 	ask(z, "x.y.z.nothere.example.test.", MOON_T_A, false, &a);
 	is_int(a.rcode, MOON_RCODE_NXDOMAIN, "NXDOMAIN for a deep name");
 }
@@ -230,7 +233,8 @@ static void test_additional(const struct moon_zone *z)
 	ok(a.sec[SAR].n == 1, "HTTPS target");
 	ask(z, "example.test.", MOON_T_NS, false, &a);
 	ok(a.aa && a.sec[SAN].n == 1 && a.sec[SAR].n == 2 &&
-	   entry_is(&a, SAR, 0, "ns1.example.test.", MOON_T_A), "apex NS: NS and in-zone addresses");
+	   entry_is(&a, SAR, 0, "ns1.example.test.", MOON_T_A),
+	   "apex NS: NS and in-zone addresses");
 	ask(z, "www.example.test.", MOON_T_A, false, &a);
 	is_int(a.sec[SAR].n, 0, "A: nothing in additional");
 }
@@ -238,9 +242,11 @@ static void test_additional(const struct moon_zone *z)
 static void test_any(const struct moon_zone *z)
 {
 	ask(z, "multi.example.test.", MOON_T_ANY, false, &a);
-	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_A), "ANY: one set, the lowest type");
+	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_A),
+	   "ANY: one set, the lowest type");
 	ask(z, "example.test.", MOON_T_ANY, false, &a);
-	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_A), "ANY at the apex: A, not SOA");
+	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_A),
+	   "ANY at the apex: A, not SOA");
 	ask(z, "x.wild.example.test.", MOON_T_ANY, false, &a);
 	ok(a.sec[SAN].n == 1 && entry_is(&a, SAN, 0, NULL, MOON_T_A), "ANY on a wildcard");
 	ask(z, "sub.example.test.", MOON_T_ANY, false, &a);
@@ -266,8 +272,8 @@ static bool sig_covers(int s, int i, uint16_t type)
 static void test_signed(const struct moon_zone *z)
 {
 	ask(z, "www.signed.test.", MOON_T_A, true, &a);
-	ok(a.sec[SAN].n == 2 && entry_is(&a, SAN, 1, NULL, MOON_T_RRSIG) && sig_covers(SAN, 1, MOON_T_A),
-	   "DO: RRSIG after the set");
+	ok(a.sec[SAN].n == 2 && entry_is(&a, SAN, 1, NULL, MOON_T_RRSIG) &&
+	   sig_covers(SAN, 1, MOON_T_A), "DO: RRSIG after the set");
 	ask(z, "www.signed.test.", MOON_T_A, false, &a);
 	is_int(a.sec[SAN].n, 1, "no DO: no RRSIG");
 
@@ -284,9 +290,10 @@ static void test_signed(const struct moon_zone *z)
 	   entry_is(&a, SNS, 2, "signed.test.", MOON_T_NSEC),
 	   "NXDOMAIN: SOA, NSEC covering the name, NSEC covering the wildcard");
 	ok(sig_covers(SNS, 3, MOON_T_SOA) && sig_covers(SNS, 4, MOON_T_NSEC) &&
-	   entry_is(&a, SNS, 4, "mail.signed.test.", MOON_T_RRSIG) && sig_covers(SNS, 5, MOON_T_NSEC),
-	   "NXDOMAIN: their RRSIGs");
-	is_int(a.sec[SNS].rr[3].rrset->ttl, 300, "NXDOMAIN: the SOA's RRSIG has the negative TTL too");
+	   entry_is(&a, SNS, 4, "mail.signed.test.", MOON_T_RRSIG) &&
+	   sig_covers(SNS, 5, MOON_T_NSEC), "NXDOMAIN: their RRSIGs");
+	is_int(a.sec[SNS].rr[3].rrset->ttl, 300,
+	       "NXDOMAIN: the SOA's RRSIG has the negative TTL too");
 
 	ask(z, "aaa.signed.test.", MOON_T_A, true, &a);
 	ok(a.sec[SNS].n == 4 && entry_is(&a, SNS, 1, "signed.test.", MOON_T_NSEC),

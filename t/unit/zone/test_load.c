@@ -19,7 +19,8 @@ static const char *write_file(const char *name, const char *text)
 	return path;
 }
 
-static const char *soa = "@ SOA ns hostmaster 2024 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n";
+static const char *soa =
+	"@ SOA ns hostmaster 2024 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\n";
 
 static char *with_soa(const char *origin_line, const char *rest)
 {
@@ -51,7 +52,8 @@ static void test_text(void)
 	if (!z)
 		return;
 	ask(z, "www.example.test.", MOON_T_A, false, &a);
-	ok(a.sec[SAN].n == 1 && a.sec[SAN].rr[0].rrset->count == 2, "owner case folded into one set");
+	ok(a.sec[SAN].n == 1 && a.sec[SAN].rr[0].rrset->count == 2,
+	   "owner case folded into one set");
 	is_int(a.sec[SAN].rr[0].rrset->ttl, 120, "$TTL applies; the set keeps the first TTL");
 	ask(z, "host.sub.example.test.", MOON_T_TXT, false, &a);
 	is_int(a.sec[SAN].n, 1, "$ORIGIN makes relative names");
@@ -140,7 +142,8 @@ static void test_errors(void)
 	struct moon_zone *z = load_text("example.test.", with_soa("",
 		"good A 192.0.2.1\nbad A 192.0.2\n"), &d, &ret);
 	ok(!z && ret == MOON_ESYNTAX, "syntax error: no zone, MOON_ESYNTAX");
-	ok(diag_has(&d, "t.zone:5: invalid IPv4 address"), "syntax error: text_name:line: scanner message");
+	ok(diag_has(&d, "t.zone:5: invalid IPv4 address"),
+	   "syntax error: text_name:line: scanner message");
 	moon_diag_free(&d);
 
 	z = load_text("example.test.", with_soa("", "www.other.test. A 192.0.2.1\n"), &d, &ret);
@@ -149,7 +152,8 @@ static void test_errors(void)
 	moon_diag_free(&d);
 
 	z = load_text("example.test.", with_soa("", "ch CH TXT \"x\"\n"), &d, &ret);
-	ok(!z && diag_has(&d, "t.zone:4: unsupported record type"), "class other than IN (libzscanner)");
+	ok(!z && diag_has(&d, "t.zone:4: unsupported record type"),
+	   "class other than IN (libzscanner)");
 	moon_diag_free(&d);
 
 	z = load_text("example.test.", with_soa("", "m TYPE255 \\# 0\n"), &d, &ret);

@@ -51,7 +51,8 @@ int main(void)
 	is_mem(rrsig + 23, "SIG", 3, "RRSIG signature untouched");
 
 	uint8_t longlabel[66] = { 64 };
-	is_int(prep(MOON_T_CNAME, longlabel, sizeof(longlabel)), MOON_EMALF, "label over 63 octets");
+	is_int(prep(MOON_T_CNAME, longlabel, sizeof(longlabel)), MOON_EMALF,
+	       "label over 63 octets");
 	uint8_t unterminated[] = "\3abc";
 	is_int(prep(MOON_T_CNAME, unterminated, 4), MOON_EMALF, "name without the root label");
 	uint8_t huge[300];
