@@ -705,7 +705,11 @@ function M.req()
 	return R
 end
 
-function M.init(req, worker, seed)
+function M.init(req, worker, seed, nsyms)
+	if nsyms ~= #names then
+		error("the FFI declarations (" .. #names .. " functions) do not match the binary ("
+			.. nsyms .. ")", 0)
+	end
 	for _, fn in ipairs(names) do
 		if not pcall(function() return C[fn] end) then
 			error("FFI function " .. fn .. " is not visible: moondns must be linked with "

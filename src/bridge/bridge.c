@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bridge/counters.h"
 #include "bridge/embed.h"
@@ -57,7 +58,12 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 		b->hook_tight = true;
 		lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
 	}
-	luaL_error(L, "time budget of %d ms exceeded", (int)b->budget_ms);
+	/* Level 0 inside a hook is the function that was running: the
+	 * message names the policy's line, not the bridge's. */
+	luaL_where(L, 0);
+	lua_pushfstring(L, "time budget of %d ms exceeded", (int)b->budget_ms);
+	lua_concat(L, 2);
+	lua_error(L);
 }
 
 /* The error handler of every pcall: message and traceback as one string,
@@ -120,7 +126,9 @@ static int init_state(lua_State *L)
 	lua_pushlightuserdata(L, &b->R);
 	lua_pushinteger(L, (lua_Integer)b->worker);
 	lua_pushnumber(L, (lua_Number)moon_random_u32());
-	lua_call(L, 3, 0);
+	/* Referencing the symbol table keeps every FFI function in the link. */
+	lua_pushinteger(L, (lua_Integer)moon__ffi_nsyms);
+	lua_call(L, 4, 0);
 	lua_getfield(L, -1, "load");
 	b->ref_load = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_getfield(L, -1, "chain");
@@ -536,4 +544,44 @@ int moon_bridge_chain(struct moon_bridge *b, const char *block,
 		return ret;
 	*out = &c->pub;
 	return 0;
+}
+
+static bool good_name(const char *name)
+{
+	if (!*name || strlen(name) > 64)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+/* Tries dir/name.lua for each directory of the colon-separated list. */
+static bool search(const char *list, const char *sub, const char *name, char *out, size_t len)
+{
+	while (list && *list) {
+		size_t n = strcspn(list, ":");
+		if (n) {
+			int w = snprintf(out, len, "%.*s%s/%s.lua", (int)n, list, sub, name);
+			if (w > 0 && (size_t)w < len && access(out, R_OK) == 0)
+				return true;
+		}
+		list += n + (list[n] == ':');
+	}
+	return false;
+}
+
+int moon_bridge_policy_path(const char *name, const char *dir, char *out, size_t outlen)
+{
+	if (!good_name(name))
+		return -EINVAL;
+	if (search(getenv("MOON_POLICY_PATH"), "", name, out, outlen))
+		return 0;
+	if (dir && (search(dir, "", name, out, outlen) ||
+		    search(dir, "/policies", name, out, outlen)))
+		return 0;
+	if (search(moon__policy_dirs, "", name, out, outlen))
+		return 0;
+	return MOON_ENOTFOUND;
 }

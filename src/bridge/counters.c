@@ -108,3 +108,16 @@ void moon_bridge_counters_each(void (*fn)(void *arg, enum moon_bridge_counter_ki
 		fn(arg, c->kind, c->name, c->block, c->policy, moon_bridge_counter_value(i));
 	}
 }
+
+uint64_t moon_bridge_counter_sum(enum moon_bridge_counter_kind kind, const char *name,
+				 const char *block)
+{
+	uint64_t sum = 0;
+	int n = atomic_load(&ncounters);
+	for (int i = 0; i < n; i++) {
+		const struct counter *c = &table[i];
+		if (c->kind == kind && same(c->name, name) && same(c->block, block))
+			sum += moon_bridge_counter_value(i);
+	}
+	return sum;
+}

@@ -37,6 +37,10 @@ uint64_t *moon_bridge_counter_slots(unsigned worker);
 /* Sum over workers. */
 uint64_t moon_bridge_counter_value(int id);
 
+/* Sum of the counters (kind, name, block) of every policy (tests). */
+uint64_t moon_bridge_counter_sum(enum moon_bridge_counter_kind kind, const char *name,
+				 const char *block);
+
 /* Calls fn for every registered counter with its value summed over
  * workers (name NULL for the policy counters). */
 void moon_bridge_counters_each(void (*fn)(void *arg, enum moon_bridge_counter_kind kind,

@@ -196,11 +196,18 @@ double moon_ffi_counter_value(int id);
  * bytes, returns that count or -1. */
 int moon_ffi_ip_parse(const char *text, size_t len, uint8_t *out);
 
+/* The file of a shorthand policy name (moon_bridge_policy_path, with the
+ * current directory as the config's); 0 or a negative error. */
+int moon_ffi_policy_path(const char *name, char *out, size_t len);
+
 /* moon.log: level 0 error, 1 warning, 2 info, 3 debug; rate-limited per
  * policy. */
 void moon_ffi_log(struct moon_ffi_req *r, int level, const char *msg, size_t len);
 
-/* The policy test harness (moon.test). */
+/* The policy test harness (moon.test): one bridge state with one chain of
+ * policies, and a miniature pipeline that runs a described query through
+ * the query, response and log stages, with a zone or given records in
+ * place of the sources. */
 struct moon_ffi_tquery {
 	const char *name;
 	int type;
@@ -218,18 +225,20 @@ struct moon_ffi_tquery {
 	int bufsize;
 	const uint8_t *edns_opts;       /* TLV-encoded options */
 	int edns_opts_len;
-	struct moon_zone *zone;         /* the source: a zone, or */
-	const char *answer;             /* records: "answer\nauthority\nadditional" sections */
-	int answer_rcode;
-	bool answer_aa;
-	int source;                     /* enum moon_source the answer claims to come from */
+	struct moon_zone *zone;         /* the source: a zone, or the records below */
+	const char *answer;             /* records in zone-file syntax, one per line */
+	const char *authority;
+	const char *additional;
+	int rcode;                      /* of the given records */
+	bool aa;
+	int source;                     /* enum moon_source for r.source, -1 = default */
 };
 
 struct moon_ffi_tresult {
 	int verdict[3];                 /* per stage: enum moon_ffi_code, -1 not run */
 	bool dropped;
 	int rcode;
-	uint16_t flags;
+	int flags;                      /* header flags word */
 	int source;
 	int errors;                     /* policy errors during this query */
 	int len;                        /* bytes in the reply */
@@ -240,23 +249,32 @@ struct moon_ffi_tresult {
 
 struct moon_harness *moon_ffi_t_new(void);
 void moon_ffi_t_free(struct moon_harness *h);
+void moon_ffi_t_limits(struct moon_harness *h, double memory, int hook_ms);
 int moon_ffi_t_add(struct moon_harness *h, const char *file, const char *name,
-		   const char *options, int on_error, bool sandbox);
+		   const char *options, int on_error, bool sandbox, bool jit);
+/* Loads the policies added; on failure moon_ffi_t_error(h, 0) says why. */
 int moon_ffi_t_build(struct moon_harness *h);
-/* The last error message (build errors, policy errors of the last query). */
+/* The i-th error of the build or of the last query, or NULL. */
 const char *moon_ffi_t_error(struct moon_harness *h, int i);
 int moon_ffi_t_run(struct moon_harness *h, const struct moon_ffi_tquery *d);
 const struct moon_ffi_tresult *moon_ffi_t_result(struct moon_harness *h);
-/* The reply's records (what=0 name, 1 rdata text, 2 type name) and other data. */
+/* The reply's records: what = 0 owner, 1 RDATA text, 2 type name. */
 int moon_ffi_t_rr_count(struct moon_harness *h);
 const struct moon_ffi_rr *moon_ffi_t_rr(struct moon_harness *h, int i);
 const char *moon_ffi_t_rr_text(struct moon_harness *h, int i, int what);
+/* The reply's question (name text; type in *qtype), NULL if none. */
 const char *moon_ffi_t_question(struct moon_harness *h, int *qtype);
 const char *moon_ffi_t_ede_text(struct moon_harness *h);
+/* q.meta after the query: i-th key (value = false) or value. */
 int moon_ffi_t_meta_count(struct moon_harness *h);
-const char *moon_ffi_t_meta(struct moon_harness *h, int i, int value, size_t *len);
+const char *moon_ffi_t_meta(struct moon_harness *h, int i, bool value, size_t *len);
 const uint8_t *moon_ffi_t_wire(struct moon_harness *h);
-int moon_ffi_t_counter(struct moon_harness *h, const char *name);
+/* Sum of the moon.counter(name) of the harness's policies. */
+double moon_ffi_t_counter(struct moon_harness *h, const char *name);
+/* Memory of the harness's Lua state, bytes. */
+double moon_ffi_t_memory(struct moon_harness *h);
+/* A zone from text (origin NULL: the owner of its SOA); NULL with a
+ * message in err. */
 struct moon_zone *moon_ffi_t_zone(const char *text, size_t len, const char *origin,
 				  char *err, size_t errlen);
 void moon_ffi_t_zone_free(struct moon_zone *z);

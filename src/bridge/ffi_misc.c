@@ -119,6 +119,11 @@ int moon_ffi_ip_parse(const char *text, size_t len, uint8_t *out)
 	return -1;
 }
 
+int moon_ffi_policy_path(const char *name, char *out, size_t len)
+{
+	return moon_bridge_policy_path(name, ".", out, len);
+}
+
 /* The policy running now (constructor or hook), or NULL. */
 static struct moon_bridge_pol *running(struct moon_ffi_req *r)
 {

@@ -10,6 +10,14 @@
 
 #define ADDED_FLAG 0x80000000u   /* in owner_: the owner lives in the arena */
 
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
 int moon_redit_init(struct moon_redit *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -199,7 +207,7 @@ int moon_redit_set_ttl(struct moon_redit *e, int i, uint32_t ttl)
 	struct moon_ffi_rr *r = &e->rr[i];
 	r->ttl = ttl;
 	if (r->ttl_off_)
-		moon_put_u32(e->wire + r->ttl_off_, ttl);
+		put_u32(e->wire + r->ttl_off_, ttl);
 	return 0;
 }
 

@@ -96,7 +96,7 @@ struct moon_pktw {
 	bool opt_do;
 	uint16_t opt_payload;
 	uint16_t opt_ext_rcode;
-	uint8_t opt_data[64];   /* EDNS options to send (NSID, EDE), TLV-encoded */
+	uint8_t opt_data[512];  /* EDNS options to send (NSID up to 255 bytes, EDE), TLV-encoded */
 	uint16_t opt_data_len;
 	uint16_t question_end;  /* offset past the question (MOON_HDR_LEN if none) */
 	uint16_t ncompr_question; /* compression entries made by the question */

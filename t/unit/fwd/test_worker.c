@@ -110,7 +110,7 @@ static void test_timeout_failover(void)
 	int64_t took = moon_now_ms() - t0;
 	is_int(r.res.err, 0, "timeout then failover: answered");
 	is_int(reply_a_last(&r), 2, "by the second upstream");
-	ok(took >= 95 && took < 1000, "after about one try timeout");
+	ok(took >= 95 && took < 3000, "after about one try timeout");
 	is_int(s.fk[0].nudp, 1, "first upstream asked once");
 	is_int(ust(&s, 0)->timeouts, 1, "its timeout counted");
 	ok(moon_fwd_upstream_up(s.fwd, 0), "one failure does not mark it down (max_fails 2)");
@@ -230,7 +230,8 @@ static void test_probe(void)
 	loop_for(loop, 1000);
 	unsigned probes = s.fk[0].nudp - before;
 	ok(probes >= 2 && probes <= 4, "probes back off (2-4 in one second)");
-	is_int(ust(&s, 0)->hc_sent, probes, "probes counted");
+	uint64_t sent = ust(&s, 0)->hc_sent;
+	ok(sent >= probes && sent <= probes + 1, "probes counted (one may still be in transit)");
 	ok(ust(&s, 0)->hc_failures >= 2, "probe failures counted");
 	struct moon_pkt p;
 	moon_pkt_parse(&p, s.fk[0].last_query, s.fk[0].last_len);
@@ -318,6 +319,7 @@ static void test_entropy(void)
 {
 	struct setup s;
 	setup(&s, 1);
+	s.o.try_timeout_ms = 3000;      /* no second tries, even on a loaded machine */
 	go(&s);
 	enum { N = 2000, BATCH = 50 };
 	static struct qrun r[BATCH];
