@@ -269,8 +269,10 @@ srv_stop() {
 	STARTED=("${STARTED[@]/#$pid/}")
 	return 0
 }
+CLIENT_PID=""
 stop_all() {
 	local p
+	[ -n "$CLIENT_PID" ] && kill -TERM "$CLIENT_PID" 2> /dev/null
 	for p in "${STARTED[@]}"; do [ -n "$p" ] && srv_stop "$p"; done
 }
 trap stop_all EXIT
@@ -327,9 +329,12 @@ measure() {
 	read -r c0 ct0 < <(core_ticks "$CLI_CPU")
 	p0=$(tree_ticks "$SPID")
 	w0=$(date +%s.%N)
-	# bounded even if dnsperf hangs
+	# bounded even if dnsperf hangs; in the background so that a signal is handled at once
 	timeout -k 5 $((DURATION + 30)) bash -c '"$@"; cut -d")" -f2- /proc/$$/stat > "$0.cpu"' \
-		"$out" $cmd > "$out" 2>&1
+		"$out" $cmd > "$out" 2>&1 &
+	CLIENT_PID=$!
+	wait "$CLIENT_PID"
+	CLIENT_PID=""
 	w1=$(date +%s.%N)
 	p1=$(tree_ticks "$SPID")
 	read -r s1 st1 < <(core_ticks "$SRV_CPU")

@@ -111,7 +111,7 @@ check_answers() {
 		srv_stop "$SPID"
 	done
 	srv_stop "$refpid"
-	sed 's/^/    /' "$RESDIR/answers.txt" >&2
+	[ -s "$RESDIR/answers.txt" ] && sed 's/^/    /' "$RESDIR/answers.txt" >&2
 }
 
 # Interleaved A B C A B C: every run gets a freshly started server.

@@ -157,9 +157,9 @@ def goals(udp, udprate, tcp, load):
             return
         met = r <= 1.0 if better_low else r >= 1.0
         verdict = "yes" if met else "**no**"
-        if not met and client_bound and pairs and max(pairs) >= 1.0:
-            # both runs were held back by the dnsperf core: raw qps cannot rank them
-            verdict = "tie (client-bound: see qps/core)"
+        if not met and client_bound:
+            # both servers were held back by the dnsperf core: raw qps cannot rank them
+            verdict = "n/a: client-bound, see qps/core"
         per = "%.2f–%.2f" % (min(pairs), max(pairs)) if pairs else "–"
         lines.append("| %s | %s | %s | %.2f | %s | %s |" % (goal, fmt(a), fmt(b), r, per, verdict))
 

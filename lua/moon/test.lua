@@ -131,7 +131,7 @@ function M.chain(list, limits)
 		end
 	end
 	if C.moon_ffi_t_build(h) ~= 0 then
-		error(table.concat(errors_of(h), "\n"), 2)
+		error(table.concat(errors_of(h), "\n"), 0)
 	end
 	return setmetatable({ h = h }, Policy)
 end

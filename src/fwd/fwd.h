@@ -39,10 +39,13 @@
  *
  * ACCEPTING A REPLY (RFC 5452)
  *   IDs come from the CSPRNG, uniform over the IDs not used by the
- *   worker's last 4096 queries (15.9 bits; no ID repeats among queries close
- *   in time). UDP: a new socket per try, bound to a random port in 1024-65535 drawn
- *   from the CSPRNG (retried on EADDRINUSE) and connect()ed to the upstream,
- *   so the kernel drops datagrams from any other address or port. TCP/DoT:
+ *   worker's last 4096 queries (15.9 bits; no ID repeats among queries
+ *   close in time). UDP: a new socket per try (no pool: a port is never
+ *   reused across queries), bound to a port in 1024-65535 drawn from the
+ *   CSPRNG (drawn again on EADDRINUSE; bind to port 0 would leave the
+ *   choice to the kernel's narrower ephemeral range) and connect()ed to the
+ *   upstream, so the kernel drops datagrams from any other address or
+ *   port. TCP/DoT:
  *   the connection to the upstream, replies matched by ID (pipelined,
  *   out-of-order). A reply is accepted only if QR=1, opcode QUERY, its ID is
  *   the try's, and its question is byte-identical to the one sent (name
@@ -88,10 +91,14 @@
  *     leaving Z). Other records are removed.
  *   - additional: kept when the owner is inside Z or in C. An OPT record is
  *     always removed (see A QUERY); so is TSIG.
- *   When nothing is removed the upstream's bytes are passed on unchanged;
- *   otherwise the message is rebuilt (names re-compressed). The result
- *   tells whether every kept record lies inside Z (`in_bailiwick`): a
- *   chain leaving Z is answered but should not be cached.
+ *   When nothing is removed the upstream's bytes are passed on unchanged
+ *   (but for the OPT/TSIG records at the end); otherwise, or when a name
+ *   would read into the bytes cut off, the message is rebuilt (names
+ *   decompressed and re-compressed). A reply whose names (owners, and
+ *   names inside the RDATA of the RFC 3597 §4 types) do not decompress,
+ *   or point into the header, is ignored like garbage. The result tells
+ *   whether every kept record lies inside Z (`in_bailiwick`): a chain
+ *   leaving Z is answered but should not be cached.
  *
  * TCP AND DOT CONNECTIONS
  *   Per worker and upstream at most max_conns connections, each carrying up

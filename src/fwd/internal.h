@@ -84,6 +84,7 @@ struct waiter {
 	struct moon_fwd_client client;  /* client.qname points at qname */
 	uint8_t qname[MOON_NAME_MAXLEN];
 	bool deduped;
+	bool no_room;                   /* its buffer is smaller than the reply */
 };
 
 struct flight {

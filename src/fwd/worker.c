@@ -248,6 +248,9 @@ static int start_try(struct flight *f, struct wup *w, uint8_t xport)
 	t->fd = -1;
 	t->serial = ++fw->serial;
 	t->sent_ns = moon_now_ns();
+	/* libev times from the start of the loop iteration; a busy
+	 * iteration would cut this try's timeout short. */
+	ev_now_update(fw->loop);
 	int r = xport == XP_UDP ? moon__fwd_udp_send(t) : moon__fwd_conn_send(t, xport);
 	if (r < 0) {
 		f->last_err = r;
@@ -300,16 +303,23 @@ static void fill_result(struct moon_fwd_result *res, int err, uint16_t rcode, ui
 	}
 }
 
-/* Gives waiter wt its copy of the reply held by head (len bytes). */
-static int copy_reply(const struct waiter *head, struct waiter *wt, uint32_t len)
+/*
+ * Gives every waiter its copy of the reply in head->out (len bytes),
+ * patched for it. All copies are made before any callback runs (the head's
+ * callback may reuse its buffer at once), and the head is patched last so
+ * the others copy the reply as it came.
+ */
+static void copy_replies(struct waiter *head, uint32_t len)
 {
-	if (wt != head) {
-		if (len > wt->cap)
-			return MOON_ESPACE;
+	for (struct waiter *wt = head->next; wt; wt = wt->next) {
+		wt->no_room = len > wt->cap;
+		if (wt->no_room)
+			continue;
 		memcpy(wt->out, head->out, len);
+		moon__fwd_patch(wt->out, len, &wt->client);
 	}
-	moon__fwd_patch(wt->out, len, &wt->client);
-	return 0;
+	head->no_room = false;
+	moon__fwd_patch(head->out, len, &head->client);
 }
 
 /*
@@ -344,11 +354,13 @@ static void finish(struct flight *f, int err, uint16_t rcode, uint32_t len, int 
 	}
 	struct moon_fwd_result base;
 	fill_result(&base, err, rcode, len, up, sc);
+	if (!err)
+		copy_replies(head, len);
 	for (struct waiter *wt = head, *next; wt; wt = next) {
 		next = wt->next;
 		struct moon_fwd_result res = base;
 		res.deduped = wt->deduped;
-		if (!err && copy_reply(head, wt, len) < 0)
+		if (!err && wt->no_room)
 			fill_result(&res, MOON_ESPACE, 0, 0, -1, NULL);
 		if (res.err)
 			fw->st.failed++;

@@ -584,11 +584,15 @@ void fake_tls_stop(struct fake_tls *ft)
 
 /* ---- queries ---- */
 
+void (*qrun_on_done)(struct qrun *r);
+
 static void on_done(void *arg, const struct moon_fwd_result *res)
 {
 	struct qrun *r = arg;
 	r->res = *res;
 	r->done = true;
+	if (qrun_on_done)
+		qrun_on_done(r);
 }
 
 int qrun_start(struct moon_fwd_worker *fw, struct qrun *r, const char *name, uint16_t qtype,

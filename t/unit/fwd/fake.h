@@ -123,6 +123,9 @@ struct qrun {
 	uint16_t id;
 };
 
+/* When set, called at the end of each query's done callback. */
+extern void (*qrun_on_done)(struct qrun *r);
+
 /* Starts a query for name/qtype (text), client ID `id`, flags RD; returns
  * what moon_fwd_query returned (also in r->ret). */
 int qrun_start(struct moon_fwd_worker *fw, struct qrun *r, const char *name, uint16_t qtype,

@@ -220,19 +220,25 @@ static void test_probe(void)
 	s.o.try_timeout_ms = 50;
 	s.o.timeout_ms = 200;
 	s.o.health_check_ms = 100;
-	s.o.health_check_max_ms = 2000;
+	s.o.health_check_max_ms = 400;
 	go(&s);
 	struct qrun r;
 	qrun_one(loop, s.fw, &r, "p.test.", MOON_T_A);
 	ok(!moon_fwd_upstream_up(s.fwd, 0), "down after one failure");
 	unsigned before = s.fk[0].nudp;
-	/* Probes at about +100, +350 (100+50+200), +800 ms: backing off. */
-	loop_for(loop, 1000);
+	/* Failed probes wait 100, 200, 400, 400 ms (plus their 50 ms timeout):
+	 * three failures take at least 100 + 200 + 400 ms. Only lower bounds
+	 * are checked: a loaded machine may be slower, never faster. */
+	int64_t t0 = moon_now_ms();
+	while (ust(&s, 0)->hc_failures < 3 && moon_now_ms() - t0 < 5000)
+		loop_for(loop, 20);
+	int64_t took = moon_now_ms() - t0;
+	ok(ust(&s, 0)->hc_failures >= 3 && took >= 700, "failed probes back off exponentially");
+	is_int(s.fw->up[0].probe_ms, 400, "up to health_check_max");
+	loop_for(loop, 20);
 	unsigned probes = s.fk[0].nudp - before;
-	ok(probes >= 2 && probes <= 4, "probes back off (2-4 in one second)");
 	uint64_t sent = ust(&s, 0)->hc_sent;
-	ok(sent >= probes && sent <= probes + 1, "probes counted (one may still be in transit)");
-	ok(ust(&s, 0)->hc_failures >= 2, "probe failures counted");
+	ok(probes >= 3 && sent >= probes && sent <= probes + 1, "each probe sent and counted");
 	struct moon_pkt p;
 	moon_pkt_parse(&p, s.fk[0].last_query, s.fk[0].last_len);
 	ok(p.qtype == MOON_T_NS && p.qname_len == 1 && (p.flags & MOON_FLAG_RD),
@@ -269,6 +275,15 @@ static void test_max_concurrent(void)
 	teardown(&s);
 }
 
+static struct qrun *scribble;
+
+/* What a server does with a reply buffer once the callback returned. */
+static void scribble_cb(struct qrun *r)
+{
+	if (r == scribble)
+		memset(r->out, 0xee, sizeof(r->out));
+}
+
 static void test_dedup(void)
 {
 	struct setup s;
@@ -298,6 +313,25 @@ static void test_dedup(void)
 	}
 	ok(all, "each waiter gets its own ID and question case");
 	ok(!r[0].res.deduped && r[1].res.deduped && r[2].res.deduped, "deduped flags");
+	teardown(&s);
+
+	/* The first waiter's callback scribbles over its buffer at once: the
+	 * others must have their copies already. */
+	setup(&s, 1);
+	s.fk[0].mode = FAKE_LATE;
+	s.fk[0].delay_ms = 50;
+	go(&s);
+	struct qrun a, b;
+	qrun_start(s.fw, &a, "scribble.test.", MOON_T_A, 1);
+	qrun_start(s.fw, &b, "scribble.test.", MOON_T_A, 2);
+	scribble = &a;
+	qrun_on_done = scribble_cb;
+	struct qrun *ab[2] = { &a, &b };
+	qrun_wait(loop, ab, 2, 3000);
+	qrun_on_done = NULL;
+	ok(b.res.err == 0 && reply_a_last(&b) == 1 && moon_get_u16(b.out) == 2,
+	   "each waiter's copy is made before any callback runs");
+	scribble = NULL;
 	teardown(&s);
 }
 
