@@ -370,12 +370,13 @@ static void prove_nxdomain(struct actx *c, const uint8_t *name, uint32_t enclose
 	put_covering_nsec(c, wild);
 }
 
-/* RFC 4035 §3.1.3.1; an empty non-terminal has no NSEC, so it is proved
- * like a missing name (§3.1.3.2). */
+/* RFC 4035 §3.1.3.1. An empty non-terminal has no NSEC of its own: the one
+ * covering its name proves it holds nothing, and as the name exists no
+ * wildcard could answer for it, so (like knotd 3.2) that NSEC alone. */
 static void prove_nodata(struct actx *c, uint32_t n)
 {
 	if (c->z->nodes[n].nsets == 0)
-		prove_nxdomain(c, c->sname, n);
+		put_covering_nsec(c, c->sname);
 	else
 		put_nsec(c, n);
 }

@@ -119,7 +119,7 @@ struct moon_zone_answer {
  * parent), NODATA and NXDOMAIN with the SOA in authority (TTL = min(SOA
  * TTL, MINIMUM)), A/AAAA for NS/MX/SRV/SVCB/HTTPS targets in additional,
  * minimal ANY (the node's lowest-numbered type, as knotd). With do_bit and a
- * signed zone (the apex SOA has RRSIGs), RRSIGs follow each section and NSEC
+ * signed zone (the apex SOA has RRSIGs), RRSIG entries end each section and NSEC
  * records prove denial (NXDOMAIN, NODATA, wildcard answers, insecure
  * delegations) in pre-signed zones; NSEC3 denial is not implemented.
  * qname_lc must be lowercase; a name outside the zone gets REFUSED.

@@ -308,6 +308,10 @@ static void test_signed(const struct moon_zone *z)
 	   entry_is(&a, SNS, 1, "alias.signed.test.", MOON_T_NSEC),
 	   "ENT NODATA: the NSEC covering the name");
 
+	ask(z, "wild.signed.test.", MOON_T_A, true, &a);
+	ok(a.sec[SNS].n == 4 && entry_is(&a, SNS, 1, "sub.signed.test.", MOON_T_NSEC),
+	   "ENT with a wildcard child: only the covering NSEC (as knotd)");
+
 	ask(z, "x.wild.signed.test.", MOON_T_A, true, &a);
 	ok(a.sec[SAN].n == 2 && entry_is(&a, SAN, 1, NULL, MOON_T_RRSIG),
 	   "wildcard: RRSIG owned by the question name");
