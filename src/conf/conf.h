@@ -97,6 +97,8 @@ struct moon_conf {
 	unsigned workers;                /* 0 = one per CPU ("auto") */
 	char *log_level;                 /* "error", "warning", "info" or "debug"
 					  * (for moon_log_level_parse) */
+	char *user;                      /* `user`: switch to "name[:group]" after binding
+					  * the listeners (server/privdrop.h); NULL = stay */
 	struct moon_conf_udp udp;
 	struct moon_conf_tcp tcp;
 	struct moon_conf_identity identity;
@@ -127,6 +129,13 @@ void moon_conf_free(struct moon_conf *conf);
  */
 int moon_conf_diff_restart(const struct moon_conf *cur, const struct moon_conf *next,
 			   struct moon_diag *diag);
+
+/* Calls fn(arg, path) for every file the config names: every value of a
+ * path-typed key (zone files, and any later key declared MOON_CONF_PATH in
+ * the schema: policies, certificates), absolute, in schema order. The
+ * reload watcher watches these files (server/watch.h). */
+void moon_conf_each_path(const struct moon_conf *conf, void (*fn)(void *arg, const char *path),
+			 void *arg);
 
 /* The embedded lab default (127.0.0.1:5353, inline lab.test. zone). */
 extern const char moon_conf_default_yaml[];

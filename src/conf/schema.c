@@ -151,6 +151,12 @@ static const struct moon_conf_item root_keys[] = {
 	  FIELD(struct moon_conf, workers), .min = 1, .max = 256, .def = "auto",
 	  .doc = "Worker threads, each with its own sockets and event loop; `auto` starts one "
 		 "per CPU." },
+	{ .name = "user", .type = MOON_CONF_STR, .flags = MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf, user), .max = 63,
+	  .doc = "After binding its listeners, switch to this user: `name` (its primary group), "
+		 "`name:group`, or numeric `uid[:gid]`. Needs moondns to start as root; null "
+		 "keeps the user it was started as (e.g. an unprivileged user with "
+		 "CAP_NET_BIND_SERVICE)." },
 	{ .name = "log", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD, .off = 0,
 	  .children = log_keys, .doc = "Logging." },
 	{ .name = "udp", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,

@@ -70,37 +70,12 @@ static void error_reply(struct moon_query *q, uint16_t rcode)
 	end_reply(q, &w, rcode);
 }
 
-/* Puts one RRset and, for DNSSEC clients, its signatures. */
-static int put_set(struct moon_query *q, struct moon_pktw *w, int sec,
-		   const struct moon_ans_rrset *a)
-{
-	int ret = moon_pktw_put_rrset(w, sec, a->owner, a->rrset);
-	if (ret || !q->pkt.edns.do_bit || !a->rrset->sigs)
-		return ret;
-	return moon_pktw_put_rrset(w, sec, a->owner, a->rrset->sigs);
-}
-
-/* A referral's glue below the delegation point must go out whole or the
- * reply is truncated (RFC 9471); other additional data is optional. */
-static bool required_glue(const struct moon_query *q, const struct moon_ans_rrset *a)
-{
-	const struct moon_zone_answer *ans = q->ans;
-	const struct moon_ans_section *auth = &ans->sec[MOON_SEC_AUTHORITY];
-	if (ans->aa || ans->sec[MOON_SEC_ANSWER].n || auth->n == 0 || !a->owner)
-		return false;
-	if (a->rrset->type != MOON_T_A && a->rrset->type != MOON_T_AAAA)
-		return false;
-	const struct moon_ans_rrset *ns = &auth->rr[0];
-	if (ns->rrset->type != MOON_T_NS)
-		return false;
-	const uint8_t *cut = ns->owner ? ns->owner : q->pkt.qname_lc;
-	return moon_name_is_subdomain(a->owner, cut);
-}
-
 /* Writes q->ans. A set that does not fit in the answer or authority section
  * truncates the reply to header, question and OPT with TC=1; additional
  * sets that do not fit are left out (RFC 2181 §9), except a referral's
- * required glue, which sets TC and keeps what was written (as knotd does). */
+ * required glue (the first ans->nglue sets, RFC 9471), which sets TC and
+ * keeps what was written (as knotd does). The zone lists RRSIGs as sets of
+ * their own, only for DO clients, so every set is written as it is. */
 static void write_answer(struct moon_query *q)
 {
 	const struct moon_zone_answer *ans = q->ans;
@@ -110,7 +85,7 @@ static void write_answer(struct moon_query *q)
 	for (int sec = MOON_SEC_ANSWER; sec <= MOON_SEC_AUTHORITY; sec++) {
 		const struct moon_ans_section *s = &ans->sec[sec];
 		for (unsigned i = 0; i < s->n; i++) {
-			if (put_set(q, &w, sec, &s->rr[i]) == 0)
+			if (moon_pktw_put_rrset(&w, sec, s->rr[i].owner, s->rr[i].rrset) == 0)
 				continue;
 			moon_pktw_truncate(&w);
 			goto done;
@@ -118,9 +93,10 @@ static void write_answer(struct moon_query *q)
 	}
 	const struct moon_ans_section *add = &ans->sec[MOON_SEC_ADDITIONAL];
 	for (unsigned i = 0; i < add->n; i++) {
-		if (put_set(q, &w, MOON_SEC_ADDITIONAL, &add->rr[i]) == 0)
+		if (moon_pktw_put_rrset(&w, MOON_SEC_ADDITIONAL, add->rr[i].owner,
+					add->rr[i].rrset) == 0)
 			continue;
-		if (required_glue(q, &add->rr[i])) {
+		if (!ans->aa && i < ans->nglue) {
 			moon_pktw_set_flag(&w, MOON_FLAG_TC, true);
 			break;
 		}

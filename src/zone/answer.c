@@ -14,9 +14,6 @@
 #include "zone/tree.h"
 #include "zone/zone.h"
 
-/* RFC 6672 §2.2 (code from RFC 2136); wire/dns.h has no name for it yet. */
-#define RCODE_YXDOMAIN 6
-
 enum state { ST_HIT, ST_MISS, ST_NODATA, ST_DELEG, ST_FOLLOW };
 
 /* A wildcard used while answering: proofs need the name it stood for. */
@@ -227,7 +224,7 @@ static enum state follow(struct actx *c, uint16_t type)
 	const uint8_t *target = moon_rdata_data(rs->rdata);
 	if (type == MOON_T_DNAME) {
 		if (dname_too_long(c, target)) {
-			c->ans->rcode = RCODE_YXDOMAIN;
+			c->ans->rcode = MOON_RCODE_YXDOMAIN;
 		} else {
 			const struct moon_rrset *cname = synth_cname(c, rs, target);
 			if (!cname)
