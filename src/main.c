@@ -10,9 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bridge/testrun.h"
 #include "conf/conf.h"
 #include "net/net.h"
 #include "server/gen.h"
+#include "server/loopcheck.h"
+#include "server/privdrop.h"
+#include "server/reload.h"
 #include "server/server.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -34,6 +38,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: moondns [-c FILE] [-v | --log-level LEVEL]\n"
 		"       moondns check -c FILE\n"
+		"       moondns test [BUSTED-OPTIONS] SPEC...\n"
 		"\n"
 		"Runs the moondns DNS server in the foreground, logging to stderr.\n"
 		"Without -c it reads " SYSTEM_CONFIG " if it exists, else runs the\n"
@@ -47,6 +52,8 @@ static void usage(FILE *out)
 		"\n"
 		"  check -c FILE         load the config and its zones, print every problem,\n"
 		"                        exit 1 on any error (nothing is started)\n"
+		"  test SPEC...          run busted specs of Lua policies with moondns's LuaJIT\n"
+		"                        and require('moon.test') (doc/lua-api.md)\n"
 		"\n"
 		"Signals: SIGHUP reloads the config; SIGTERM and SIGINT stop the server.\n");
 }
@@ -134,9 +141,10 @@ static int run_check(const struct opts *o)
 	struct moon_diag diag = { 0 };
 	struct moon_conf *conf;
 	struct moon_gen *gen = NULL;
-	int ret = moon_conf_load_file(o->config, &conf, &diag);
+	/* The same validation as a reload: what passes here reloads. */
+	int ret = moon_reload_load(o->config, &conf, &diag);
 	if (!ret)
-		ret = moon_gen_new(conf, NULL, 0, 1, &diag, &gen);
+		ret = moon_reload_validate(conf, NULL, NULL, 0, 1, &diag, &gen);
 	int code = ret || moon_diag_count(&diag) ? 1 : 0;
 	print_diag(&diag);
 	if (code == 0)
@@ -179,6 +187,7 @@ static void print_banner(const struct moon_gen *gen)
 struct control {
 	struct moon_server *srv;
 	const char *config;
+	struct moon_reload *reload;
 };
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -190,16 +199,29 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct control *ctl = w->data;
+	moon_reload_now(ctl->reload, "SIGHUP");
+}
+
+/* After binding: the `user` switch, then the reload driver (SIGHUP, file
+ * watching). Returns 0, or 1 when the process must exit. */
+static int after_start(struct ev_loop *loop, struct control *ctl, const struct opts *o)
+{
+	const struct moon_conf *conf = moon_server_current(ctl->srv)->conf;
 	struct moon_diag diag = { 0 };
-	moon_info(SERVER, "SIGHUP: reloading %s", ctl->config ? ctl->config : EMBEDDED_NAME);
-	int ret = moon_server_reload(ctl->srv, ctl->config, &diag);
-	moon_diag_log(&diag);
-	if (ret)
-		moon_err(SERVER, "reload failed (%s): still serving the previous configuration",
-			 moon_strerror(ret));
-	else
-		moon_info(SERVER, "reload done");
+	struct moon_privdrop p;
+	int ret = 0;
+	if (conf->user && (moon_privdrop_resolve(conf->user, conf->path, &p, &diag) ||
+			   moon_privdrop_apply(&p, &diag)))
+		ret = -EPERM;
+	struct moon_reload_opts ro = {
+		.path = ctl->config, .watch = true, .log_level_fixed = o->level_set,
+	};
+	if (!ret)
+		ret = moon_reload_new(loop, ctl->srv, &ro, &ctl->reload);
+	for (size_t i = 0; i < diag.n; i++)
+		moon_err(SERVER, "%s", diag.msgs[i]);
 	moon_diag_free(&diag);
+	return ret ? 1 : 0;
 }
 
 static int serve(const struct opts *o)
@@ -263,6 +285,10 @@ static int serve(const struct opts *o)
 		  path ? path : EMBEDDED_NAME);
 
 	struct control ctl = { .srv = srv, .config = path };
+	if (after_start(loop, &ctl, o)) {
+		moon_server_stop(srv);
+		return 1;
+	}
 	ev_signal sigterm, sigint, sighup;
 	ev_signal_init(&sigterm, on_stop, SIGTERM);
 	ev_signal_init(&sigint, on_stop, SIGINT);
@@ -271,8 +297,11 @@ static int serve(const struct opts *o)
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sighup);
+	struct moon_loopcheck *loopcheck = moon_loopcheck_new(loop, srv);
 	ev_run(loop, 0);
 
+	moon_loopcheck_free(loopcheck);
+	moon_reload_free(ctl.reload);
 	moon_server_stop(srv);
 	moon_info(SERVER, "stopped");
 	return 0;
@@ -281,6 +310,8 @@ static int serve(const struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
+	if (argc > 1 && strcmp(argv[1], "test") == 0)
+		return moon_bridge_test_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check") == 0) {
 		o.check = true;
 		argv[1] = argv[0];

@@ -28,6 +28,18 @@ local ESYNTAX, ELIMIT, EINVAL = C.MOON_FFI_ESYNTAX, C.MOON_FFI_ELIMIT, C.MOON_FF
 local SECTIONS = consts.sections
 local SOURCES = {}
 
+-- error() at `level`, except that a level landing in this library gets no
+-- position rather than a misleading one: a policy that calls a q or r
+-- method in a tail call (`return q:reply{...}`) has no frame left to name.
+local function raise(msg, level)
+	level = (level or 1) + 1
+	local info = debug.getinfo(level, "S")
+	if level == 1 or not info or info.source:sub(1, 10) == "@lua/moon/" then
+		error(msg, 0)
+	end
+	error(msg, level)
+end
+
 local function errmsg(n)
 	if n == ESYNTAX then
 		return ffi.string(R.buf_)
@@ -43,12 +55,12 @@ local function text(n, level)
 	if n == -1 then
 		return nil
 	end
-	error(errmsg(n), level + 1)
+	raise(errmsg(n), level + 1)
 end
 
 local function check(n, level)
 	if n < 0 then
-		error(errmsg(n), level + 1)
+		raise(errmsg(n), level + 1)
 	end
 	return n
 end
@@ -99,13 +111,13 @@ function qget.stage() return consts.stages[R.stage_ + 1] end
 local meta = setmetatable({}, {
 	__index = function(_, k)
 		if type(k) ~= "string" then
-			error("q.meta keys are strings", 2)
+			raise("q.meta keys are strings", 2)
 		end
 		return text(C.moon_ffi_meta_get(R, k, #k), 2)
 	end,
 	__newindex = function(_, k, v)
 		if type(k) ~= "string" then
-			error("q.meta keys are strings", 2)
+			raise("q.meta keys are strings", 2)
 		end
 		local n
 		if v == nil then
@@ -115,14 +127,14 @@ local meta = setmetatable({}, {
 			if tv == "number" or tv == "boolean" then
 				v = tostring(v)
 			elseif tv ~= "string" then
-				error("q.meta values are strings, not " .. tv, 2)
+				raise("q.meta values are strings, not " .. tv, 2)
 			end
 			n = C.moon_ffi_meta_set(R, k, #k, v, #v)
 		end
 		if n == ELIMIT then
-			error("q.meta is full (at most 16 keys and 1536 bytes)", 2)
+			raise("q.meta is full (at most 16 keys and 1536 bytes)", 2)
 		elseif n == EINVAL then
-			error("q.meta: key empty or longer than 64 bytes, or value longer than 512", 2)
+			raise("q.meta: key empty or longer than 64 bytes, or value longer than 512", 2)
 		end
 		check(n, 2)
 	end,
@@ -142,7 +154,7 @@ end
 
 function Q.edns_option(_, code)
 	if type(code) ~= "number" then
-		error("q:edns_option(code): code is a number", 2)
+		raise("q:edns_option(code): code is a number", 2)
 	end
 	return text(C.moon_ffi_q_edns_opt(R, code), 2)
 end
@@ -168,22 +180,22 @@ end
 
 function Q.rewrite(_, t)
 	if type(t) ~= "table" then
-		error("q:rewrite{name = ..., type = ...}", 2)
+		raise("q:rewrite{name = ..., type = ...}", 2)
 	end
 	local qtype = -1
 	if t.type ~= nil then
 		qtype = consts.type_num(t.type)
 		if not qtype then
-			error("q:rewrite: unknown type " .. tostring(t.type), 2)
+			raise("q:rewrite: unknown type " .. tostring(t.type), 2)
 		end
 	end
 	local name = t.name
 	if name ~= nil and type(name) ~= "string" then
-		error("q:rewrite: name is a string", 2)
+		raise("q:rewrite: name is a string", 2)
 	end
 	local n = C.moon_ffi_q_rewrite(R, name, name and #name or 0, qtype)
 	if n == ESYNTAX then
-		error("q:rewrite: bad name '" .. name .. "'", 2)
+		raise("q:rewrite: bad name '" .. name .. "'", 2)
 	end
 	check(n, 2)
 	name_seq = -1
@@ -201,14 +213,14 @@ local function record_text(rec, level)
 		return rec
 	end
 	if tr ~= "table" then
-		error("a record is a string or a table, not a " .. tr, level + 1)
+		raise("a record is a string or a table, not a " .. tr, level + 1)
 	end
 	local rtype = rec.type
 	if type(rtype) == "number" then
 		rtype = consts.type[rtype]
 	end
 	if type(rtype) ~= "string" or rec.rdata == nil then
-		error("a record table needs type and rdata", level + 1)
+		raise("a record table needs type and rdata", level + 1)
 	end
 	return string.format("%s %d IN %s %s", rec.name or "@", rec.ttl or 60, rtype,
 		tostring(rec.rdata))
@@ -226,13 +238,13 @@ local function build(rcode, t, default_ede, level)
 			end
 			if list ~= nil then
 				if type(list) ~= "table" then
-					error(SECTIONS[s] .. " is a list of records", level)
+					raise(SECTIONS[s] .. " is a list of records", level)
 				end
 				for i = 1, #list do
 					local rr = record_text(list[i], level)
 					local n = C.moon_ffi_reply_rr(R, s - 1, rr, #rr)
 					if n == ESYNTAX then
-						error("bad record '" .. rr .. "': " .. ffi.string(R.buf_), level)
+						raise("bad record '" .. rr .. "': " .. ffi.string(R.buf_), level)
 					end
 					check(n, level)
 				end
@@ -248,7 +260,7 @@ local function build(rcode, t, default_ede, level)
 			ede = consts.ede[ede:upper()]
 		end
 		if type(ede) ~= "number" then
-			error("ede is an EDE code (number or name) or false", level)
+			raise("ede is an EDE code (number or name) or false", level)
 		end
 		local et = t ~= nil and t.ede_text or ""
 		check(C.moon_ffi_reply_ede(R, ede, et, #et), level)
@@ -278,13 +290,13 @@ end
 
 function Q.reply(_, t)
 	if type(t) ~= "table" then
-		error("q:reply{rcode = ..., answer = {...}, ...}", 2)
+		raise("q:reply{rcode = ..., answer = {...}, ...}", 2)
 	end
 	local rcode = 0
 	if t.rcode ~= nil then
 		rcode = consts.rcode_num(t.rcode)
 		if not rcode then
-			error("q:reply: unknown rcode " .. tostring(t.rcode), 2)
+			raise("q:reply: unknown rcode " .. tostring(t.rcode), 2)
 		end
 	end
 	build(rcode, t, false, 2)
@@ -310,7 +322,7 @@ function rget.source() return SOURCES[R.source_] end
 function rset.rcode(v)
 	local n = consts.rcode_num(v)
 	if not n then
-		error("r.rcode: unknown rcode " .. tostring(v), 3)
+		raise("r.rcode: unknown rcode " .. tostring(v), 3)
 	end
 	check(C.moon_ffi_r_set_rcode(R, n), 3)
 end
@@ -318,7 +330,7 @@ end
 local function flag_setter(bitv, name)
 	return function(v)
 		if type(v) ~= "boolean" then
-			error("r." .. name .. " is a boolean", 3)
+			raise("r." .. name .. " is a boolean", 3)
 		end
 		check(C.moon_ffi_r_set_flag(R, bitv, v), 3)
 	end
@@ -351,7 +363,7 @@ end
 local function section_num(s, level)
 	local n = consts.section[s]
 	if n == nil then
-		error("unknown section " .. tostring(s) .. " (answer, authority, additional)",
+		raise("unknown section " .. tostring(s) .. " (answer, authority, additional)",
 			level + 1)
 	end
 	return n
@@ -361,7 +373,7 @@ end
 local function index_of(rec, level)
 	local i = type(rec) == "table" and rawget(rec, 1)
 	if not i or recs_seq ~= R.seq_ or recs[i] ~= rec then
-		error("not a record of this response", level + 1)
+		raise("not a record of this response", level + 1)
 	end
 	return i
 end
@@ -381,23 +393,23 @@ function recget.ip(i) return text(C.moon_ffi_rr_ip(R, i), 3) end
 RecMT = {
 	__index = function(o, k)
 		if rawget(o, 2) ~= R.seq_ then
-			error("record used after its hook returned", 2)
+			raise("record used after its hook returned", 2)
 		end
 		local g = recget[k]
 		if g == nil then
-			error("a record has no field '" .. tostring(k) .. "'", 2)
+			raise("a record has no field '" .. tostring(k) .. "'", 2)
 		end
 		return g(rawget(o, 1))
 	end,
 	__newindex = function(o, k, v)
 		if rawget(o, 2) ~= R.seq_ then
-			error("record used after its hook returned", 2)
+			raise("record used after its hook returned", 2)
 		end
 		if k ~= "ttl" then
-			error("record field " .. tostring(k) .. " is read-only", 2)
+			raise("record field " .. tostring(k) .. " is read-only", 2)
 		end
 		if type(v) ~= "number" or v < 0 or v > 2147483647 then
-			error("ttl is a number of seconds", 2)
+			raise("ttl is a number of seconds", 2)
 		end
 		check(C.moon_ffi_r_set_ttl(R, rawget(o, 1), v), 2)
 	end,
@@ -450,7 +462,7 @@ end
 -- reply gets EDE 17 (Filtered) unless a policy set another EDE.
 function Rm.filter(self, keep, section)
 	if type(keep) ~= "function" then
-		error("r:filter(function(rec) return keep end [, section])", 2)
+		raise("r:filter(function(rec) return keep end [, section])", 2)
 	end
 	local removed = 0
 	for _, rec in ipairs(Rm.records(self, section)) do
@@ -467,13 +479,13 @@ local function add(section, rr, at, level)
 	if type(rr) == "table" then
 		rr = record_text(rr, level)
 	elseif type(rr) ~= "string" then
-		error("a record is a string or a table", level)
+		raise("a record is a string or a table", level)
 	end
 	local n = C.moon_ffi_r_add(R, section, rr, #rr, at)
 	if n == ESYNTAX then
-		error("bad record '" .. rr .. "': " .. ffi.string(R.buf_), level)
+		raise("bad record '" .. rr .. "': " .. ffi.string(R.buf_), level)
 	elseif n == ELIMIT then
-		error("too many records added to this response", level)
+		raise("too many records added to this response", level)
 	end
 	return record(check(n, level))
 end
@@ -496,7 +508,7 @@ function Rm.clamp_ttl(_, a, b)
 		min, max = a, b
 	end
 	if type(min) ~= "number" or type(max) ~= "number" or min < 0 or max < min then
-		error("r:clamp_ttl(max), r:clamp_ttl(min, max) or r:clamp_ttl{min =, max =}", 2)
+		raise("r:clamp_ttl(max), r:clamp_ttl(min, max) or r:clamp_ttl{min =, max =}", 2)
 	end
 	check(C.moon_ffi_r_clamp_ttl(R, min, math.min(max, 4294967295)), 2)
 end
@@ -514,7 +526,7 @@ function Rm.ede(_, code, msg)
 		code = consts.ede[code:upper()]
 	end
 	if type(code) ~= "number" then
-		error("r:ede(code [, text]): code is an EDE number or name", 2)
+		raise("r:ede(code [, text]): code is an EDE number or name", 2)
 	end
 	msg = msg and tostring(msg) or ""
 	check(C.moon_ffi_r_ede(R, code, msg, #msg), 2)
@@ -530,12 +542,12 @@ setmetatable(r, {
 		if g ~= nil then
 			return g()
 		end
-		error("r has no field '" .. tostring(k) .. "'", 2)
+		raise("r has no field '" .. tostring(k) .. "'", 2)
 	end,
 	__newindex = function(_, k, v)
 		local s = rset[k]
 		if s == nil then
-			error("r." .. tostring(k) .. " cannot be set", 2)
+			raise("r." .. tostring(k) .. " cannot be set", 2)
 		end
 		s(v)
 	end,
@@ -556,11 +568,11 @@ end
 local function decide(v, hook)
 	local code = VCODE[v]
 	if code == nil then
-		error(hook .. " hook returned " .. describe(v) .. ": expected nothing or a "
+		raise(hook .. " hook returned " .. describe(v) .. ": expected nothing or a "
 			.. "verdict (q:refuse(), q:reply{...}, ...)", 0)
 	end
 	if code == ANSWER and reply_call ~= calls then
-		error(hook .. " hook returned a verdict made in another call", 0)
+		raise(hook .. " hook returned a verdict made in another call", 0)
 	end
 	return code
 end
@@ -645,29 +657,29 @@ local function parse_options(opts)
 	end
 	local f, err = load("return " .. opts, "=options", "t", {})
 	if not f then
-		error("bad options: " .. err, 0)
+		raise("bad options: " .. err, 0)
 	end
 	local ok, v = pcall(f)
 	if not ok or type(v) ~= "table" then
-		error("options must be a table", 0)
+		raise("options must be a table", 0)
 	end
 	return v
 end
 
 local function check_hooks(hooks, script)
 	if type(hooks) ~= "table" then
-		error(script .. ": the policy must return a constructor function or a table of hooks;"
+		raise(script .. ": the policy must return a constructor function or a table of hooks;"
 			.. " got " .. describe(hooks), 0)
 	end
 	local mask = 0
 	for k, v in pairs(hooks) do
 		if HOOKS[k] then
 			if type(v) ~= "function" then
-				error(script .. ": hook '" .. k .. "' is " .. describe(v)
+				raise(script .. ": hook '" .. k .. "' is " .. describe(v)
 					.. ", not a function", 0)
 			end
 		elseif k ~= "name" then
-			error(script .. ": unknown hook '" .. tostring(k)
+			raise(script .. ": unknown hook '" .. tostring(k)
 				.. "' (expected query, response or log)", 0)
 		end
 	end
@@ -682,12 +694,12 @@ end
 function M.load(idx, name, script, options, sandbox, jit_on)
 	local chunk, err = loadfile(script)
 	if not chunk then
-		error(err, 0)
+		raise(err, 0)
 	end
 	if not jit_on then
 		jit.off(chunk, true)
 	end
-	setfenv(chunk, require("moon.env").new(sandbox))
+	setfenv(chunk, require("moon.env").new(sandbox, jit_on))
 	local ret = chunk()
 	local opts = parse_options(options)
 	local hooks = ret
@@ -707,12 +719,12 @@ end
 
 function M.init(req, worker, seed, nsyms)
 	if nsyms ~= #names then
-		error("the FFI declarations (" .. #names .. " functions) do not match the binary ("
+		raise("the FFI declarations (" .. #names .. " functions) do not match the binary ("
 			.. nsyms .. ")", 0)
 	end
 	for _, fn in ipairs(names) do
 		if not pcall(function() return C[fn] end) then
-			error("FFI function " .. fn .. " is not visible: moondns must be linked with "
+			raise("FFI function " .. fn .. " is not visible: moondns must be linked with "
 				.. "-Wl,-E and keep every moon_ffi_* symbol", 0)
 		end
 	end
@@ -741,10 +753,10 @@ ffi.metatype("struct moon_ffi_req", {
 		if g ~= nil then
 			return g()
 		end
-		error("q has no field '" .. tostring(k) .. "'", 2)
+		raise("q has no field '" .. tostring(k) .. "'", 2)
 	end,
 	__newindex = function(_, k)
-		error("q." .. tostring(k) .. " cannot be set", 2)
+		raise("q." .. tostring(k) .. " cannot be set", 2)
 	end,
 	__tostring = function() return "moon.query" end,
 })

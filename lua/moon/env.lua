@@ -39,8 +39,19 @@ local function safe_getmetatable(v)
 	return getmetatable(v)
 end
 
-function M.new(sandbox)
+-- jit_on false: functions the policy makes with load() run interpreted too.
+function M.new(sandbox, jit_on)
 	local api = require("moon").public()
+	local compile = load
+	if not jit_on then
+		compile = function(...)
+			local f, err = load(...)
+			if f then
+				jit.off(f, true)
+			end
+			return f, err
+		end
+	end
 	local env
 	if sandbox then
 		env = {}
@@ -54,10 +65,10 @@ function M.new(sandbox)
 		env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
 		env.getmetatable = safe_getmetatable
 		env.load = function(chunk, chunkname, _, e)
-			return load(chunk, chunkname, "t", e or env)
+			return compile(chunk, chunkname, "t", e or env)
 		end
 		env.loadstring = function(s, chunkname)
-			return load(s, chunkname, "t", env)
+			return compile(s, chunkname, "t", env)
 		end
 		env.require = function(m)
 			if m == "moon" then
@@ -77,6 +88,10 @@ function M.new(sandbox)
 		end
 	else
 		env = setmetatable({}, { __index = _G })
+		if not jit_on then
+			env.load = compile
+			env.loadstring = compile
+		end
 	end
 	-- print() goes to the server log, not to stdout.
 	env.print = function(...)

@@ -122,8 +122,12 @@ int moon_ffi_t_add(struct moon_harness *h, const char *file, const char *name,
 		return -EINVAL;
 	struct moon_bridge_policy *p = &h->pol[h->npol];
 	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	size_t blen = strlen(base);
+	if (blen > 4 && !strcmp(base + blen - 4, ".lua"))
+		blen -= 4;      /* as the config names it */
 	p->script = strdup(file);
-	p->name = strdup(name ? name : base ? base + 1 : file);
+	p->name = name ? strdup(name) : strndup(base, blen);
 	p->options = dup_or_null(options);
 	if (!p->script || !p->name || (options && !p->options))
 		return -ENOMEM;

@@ -118,6 +118,8 @@ int moon_rrtext_parse(struct moon_rrtext *p, const char *text, size_t len, const
 		scanner_ready(p, true);
 		return MOON_ESYNTAX;
 	}
+	/* Lines count from the start of this input, not of the scanner. */
+	p->zs.line_counter = 1;
 	(void)zs_parse_all(&p->zs);
 	if (c.ret) {
 		scanner_ready(p, true);

@@ -70,9 +70,10 @@ static void check_listen(struct moon_conf_walk *w, const struct moon_ynode *map,
 			 const struct moon_conf_server *s)
 {
 	for (size_t i = 0; i < s->n_listen; i++) {
-		if (s->listen[i].uri && s->listen[i].proto == MOON_LISTEN_TLS)
-			error_in(w, map, "listen", i, NULL, "tls:// listeners need the tls: "
-				 "section, which this version does not support yet");
+		/* Never cleartext where the operator asked for TLS. */
+		if (s->listen[i].uri && s->listen[i].proto == MOON_LISTEN_TLS && !s->tls.enabled)
+			error_in(w, map, "listen", i, NULL, "tls:// listeners need a tls: "
+				 "section with cert and key");
 	}
 }
 

@@ -177,7 +177,9 @@ static const char *expected(const struct moon_conf_item *it, char *buf, size_t l
 	case MOON_CONF_LISTEN: return "a listen address";
 	case MOON_CONF_DNAME: return "a domain name";
 	case MOON_CONF_LIST: return "a list";
-	case MOON_CONF_MAP: return "a mapping";
+	case MOON_CONF_MAP: return it->flags & MOON_CONF_OPTIONAL ? "a mapping, on or off"
+								  : "a mapping";
+	case MOON_CONF_ANY: return "any value";
 	case MOON_CONF_ENUM: break;
 	}
 	size_t n = (size_t)snprintf(buf, len, "one of");
@@ -259,6 +261,7 @@ static int set_scalar(const struct moon_conf_walk *w, const struct moon_conf_ite
 		return set_dname(text, field, err);
 	case MOON_CONF_LIST:
 	case MOON_CONF_MAP:
+	case MOON_CONF_ANY:
 		break;
 	}
 	moon_require(!"not a scalar type");
@@ -407,11 +410,55 @@ static void read_list(struct moon_conf_walk *w, const struct moon_conf_item *it,
 	}
 }
 
+/* MOON_CONF_NAMED: `- KEY: VALUE` with a KEY that is not one of the
+ * element's keys is read as { <1st key>: KEY, <2nd key>: VALUE }. */
+static bool read_named(struct moon_conf_walk *w, const struct moon_conf_item *it,
+		       const struct moon_ynode *node, uint8_t *base)
+{
+	if (node->kind != MOON_YMAP || node->n != 2 || node->items[0]->kind != MOON_YSCALAR ||
+	    find_key(it->children, node->items[0]->value))
+		return false;
+	const struct moon_ynode *key = node->items[0], *value = node->items[1];
+	struct moon_ynode k1 = { .kind = MOON_YSCALAR, .line = key->line, .col = key->col,
+				 .plain = true, .value = (char *)it->children[0].name };
+	struct moon_ynode k2 = { .kind = MOON_YSCALAR, .line = value->line, .col = value->col,
+				 .plain = true, .value = (char *)it->children[1].name };
+	struct moon_ynode name = *key;
+	name.plain = false;             /* the name is text, whatever it looks like */
+	struct moon_ynode *items[4] = { &k1, &name, &k2, (struct moon_ynode *)value };
+	struct moon_ynode map = *node;
+	map.items = items;
+	map.n = 4;
+	read_map(w, it, &map, node, base + it->off);
+	return true;
+}
+
 static void read_value(struct moon_conf_walk *w, const struct moon_conf_item *it,
 		       const struct moon_ynode *node, uint8_t *base)
 {
 	bool null = moon__ynode_is_null(node);
+	if (it->type == MOON_CONF_ANY) {
+		char err[MOON_CONF_ERRLEN];
+		if (moon__conf_lua_value(node, (char **)(base + it->off), err) < 0)
+			moon__conf_error(w, node, "%s", err);
+		return;
+	}
+	if (it->type == MOON_CONF_MAP && (it->flags & MOON_CONF_NAMED) &&
+	    read_named(w, it, node, base))
+		return;
+	if (it->type == MOON_CONF_MAP && (it->flags & MOON_CONF_OPTIONAL) && !null &&
+	    node->kind == MOON_YSCALAR) {
+		char err[MOON_CONF_ERRLEN];
+		bool *on = (bool *)(base + it->off);
+		if (moon__conf_parse_bool(node->value, on, err) == 0) {
+			if (*on)
+				read_map(w, it, NULL, node, base + it->off);
+			return;
+		}
+	}
 	if (it->type == MOON_CONF_MAP && (node->kind == MOON_YMAP || null)) {
+		if (it->flags & MOON_CONF_OPTIONAL)
+			*(bool *)(base + it->off) = true;
 		read_map(w, it, null ? NULL : node, node, base + it->off);
 		return;
 	}
@@ -445,6 +492,7 @@ static void free_item(const struct moon_conf_item *it, uint8_t *base)
 	case MOON_CONF_ENUM:
 	case MOON_CONF_PATH:
 	case MOON_CONF_DNAME:
+	case MOON_CONF_ANY:
 		free(*(char **)field);
 		break;
 	case MOON_CONF_LISTEN:
@@ -658,8 +706,10 @@ static bool same_item(const struct moon_conf_item *it, const uint8_t *a, const u
 	case MOON_CONF_LISTEN:
 		return moon__conf_listen_equal((const void *)fa, (const void *)fb);
 	case MOON_CONF_MAP:
+		if ((it->flags & MOON_CONF_OPTIONAL) && *(const bool *)fa != *(const bool *)fb)
+			return false;
 		for (const struct moon_conf_item *c = it->children; c->name; c++) {
-			if (!same_item(c, fa, fb))
+			if (!(c->flags & MOON_CONF_INTERNAL) && !same_item(c, fa, fb))
 				return false;
 		}
 		return true;
@@ -704,6 +754,15 @@ static int diff_map(struct moon_conf_walk *w, const struct moon_conf_item *map, 
 		moon__conf_path_pop(w, mark);
 	}
 	return n;
+}
+
+bool moon_conf_server_same(const struct moon_conf_server *a, const struct moon_conf_server *b,
+			   const char *key)
+{
+	const struct moon_conf_item *servers = find_key(moon__conf_schema.children, "servers");
+	const struct moon_conf_item *it = find_key(servers->children->children, key);
+	moon_require(it != NULL);
+	return same_item(it, (const uint8_t *)a, (const uint8_t *)b);
 }
 
 int moon_conf_diff_restart(const struct moon_conf *cur, const struct moon_conf *next,

@@ -57,6 +57,108 @@ struct moon_conf_zone_file {
 	uint32_t default_ttl;            /* seconds */
 };
 
+/* servers[].forward: one field per key of fwd/fwd.h's struct moon_fwd_opts
+ * (durations in ms); server/blockstate.c copies them across. */
+struct moon_conf_forward {
+	bool enabled;                    /* the block has a forward section */
+	char *where;                     /* "config.yaml:LINE:COL" of the section */
+	char *from;                      /* absolute name, default "." */
+	char **to;                       /* "dns://IP[:port]", "tls://IP[:port][#name]",
+					  * "IP[:port]" or "/path/resolv.conf" */
+	size_t n_to;
+	char **except;                   /* absolute names */
+	size_t n_except;
+	char *policy;                    /* "random", "round_robin" or "sequential" */
+	bool force_tcp;
+	uint32_t timeout_ms;
+	uint32_t try_timeout_ms;         /* 0 = adaptive */
+	uint32_t max_tries;              /* 0 = auto (2 x upstreams) */
+	char **failover;                 /* rcode names */
+	size_t n_failover;
+	uint32_t max_fails;
+	uint32_t health_check_ms;
+	uint32_t health_check_max_ms;
+	char *health_check_name;
+	char *health_check_type;
+	bool health_check_rd;
+	bool fail_fast;
+	uint32_t max_concurrent;
+	uint32_t expire_ms;
+	uint32_t max_conns;
+	uint32_t max_pipeline;
+	uint16_t edns_payload;
+	char *tls_servername;            /* NULL = none */
+	char *tls_ca;                    /* absolute paths, NULL = none */
+	char *tls_cert;
+	char *tls_key;
+	bool tls_verify;
+	bool loop_check;                 /* probe for a forwarding loop at start */
+};
+
+/* servers[].cache.success / .denial */
+struct moon_conf_cache_kind {
+	uint32_t capacity;               /* entries; 0 = do not cache this kind */
+	uint32_t min_ttl;                /* seconds */
+	uint32_t max_ttl;
+};
+
+struct moon_conf_cache_prefetch {
+	bool enabled;                    /* the section is given and not `off` */
+	uint32_t hits;
+	uint32_t percent;
+};
+
+struct moon_conf_cache_stale {
+	bool enabled;
+	uint32_t answer_ttl;             /* seconds */
+	uint32_t max_stale;              /* seconds */
+};
+
+/* servers[].cache: maps onto cache/cache.h's struct moon_cache_opts. */
+struct moon_conf_cache {
+	bool enabled;                    /* the block has a cache section */
+	uint64_t capacity;               /* bytes */
+	struct moon_conf_cache_kind success;
+	struct moon_conf_cache_kind denial;
+	uint32_t servfail_ttl;           /* seconds, 0 = do not cache SERVFAIL */
+	struct moon_conf_cache_prefetch prefetch;
+	struct moon_conf_cache_stale serve_stale;
+};
+
+/* servers[].tls: the certificate and settings of the block's tls://
+ * listeners; net/tlsctx.h's struct moon_tls_opts takes them. */
+struct moon_conf_tls {
+	bool enabled;                    /* the block has a tls section */
+	char *where;                     /* "config.yaml:LINE:COL" of the section */
+	char *cert;                      /* absolute paths */
+	char *key;
+	char *client_ca;                 /* NULL = no client certificate asked */
+	uint32_t handshake_timeout_ms;
+	bool session_tickets;
+	uint32_t max_new_sessions_per_client; /* per second, 0 = unlimited */
+};
+
+/* servers[].policies[] (schema_lua.c): a Lua policy (src/bridge). */
+struct moon_conf_policy {
+	char *policy;                    /* by name (`- NAME: OPTIONS` or `policy: NAME`), or */
+	char *script;                    /* a file, absolute */
+	char *options;                   /* a Lua table constructor ("{[\"k\"]=1,}"); NULL = {} */
+	char *name;                      /* in logs and metrics */
+	char *on_error;                  /* "servfail", "refuse", "drop" or "continue" */
+	bool sandbox;
+	bool jit;
+	char *path;                      /* the file to load: script, or the named policy's */
+	char *where;                     /* "config.yaml:LINE" of the entry */
+};
+
+/* `lua`: limits of the policy layer (src/bridge/bridge.h). */
+struct moon_conf_lua {
+	uint64_t memory;                 /* bytes per Lua state */
+	uint32_t time_budget_ms;         /* one stage call */
+	uint32_t load_budget_ms;         /* loading and constructing one policy */
+	uint32_t watchdog_ms;            /* report a worker busy in Lua this long */
+};
+
 struct moon_conf_server {
 	char *name;                      /* unique among the blocks */
 	struct moon_conf_listen *listen;
@@ -65,6 +167,11 @@ struct moon_conf_server {
 	size_t n_zones;
 	struct moon_conf_zone_file *zone_files;
 	size_t n_zone_files;
+	struct moon_conf_forward forward;
+	struct moon_conf_cache cache;
+	struct moon_conf_tls tls;
+	struct moon_conf_policy *policies; /* in the order they run */
+	size_t n_policies;
 };
 
 /* The nested sections are named types so that the schema can place its rows
@@ -102,6 +209,7 @@ struct moon_conf {
 	struct moon_conf_udp udp;
 	struct moon_conf_tcp tcp;
 	struct moon_conf_identity identity;
+	struct moon_conf_lua lua;
 	struct moon_conf_server *servers;
 	size_t n_servers;                /* >= 1 */
 };
@@ -129,6 +237,11 @@ void moon_conf_free(struct moon_conf *conf);
  */
 int moon_conf_diff_restart(const struct moon_conf *cur, const struct moon_conf *next,
 			   struct moon_diag *diag);
+
+/* Whether key (a key of a server block, e.g. "cache") has the same value in
+ * a and b, every key below it compared (internal fields aside). */
+bool moon_conf_server_same(const struct moon_conf_server *a, const struct moon_conf_server *b,
+			   const char *key);
 
 /* Calls fn(arg, path) for every file the config names: every value of a
  * path-typed key (zone files, and any later key declared MOON_CONF_PATH in

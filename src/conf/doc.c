@@ -115,7 +115,11 @@ static void range(const struct moon_conf_item *it, char *out, size_t len)
 	case MOON_CONF_PATH: snprintf(out, len, "path"); return;
 	case MOON_CONF_LISTEN: snprintf(out, len, "listen address"); return;
 	case MOON_CONF_DNAME: snprintf(out, len, "domain name"); return;
-	case MOON_CONF_MAP: snprintf(out, len, "mapping"); return;
+	case MOON_CONF_ANY: snprintf(out, len, "any value"); return;
+	case MOON_CONF_MAP:
+		snprintf(out, len, it->flags & MOON_CONF_OPTIONAL ? "mapping, or `on`/`off`"
+								  : "mapping");
+		return;
 	case MOON_CONF_LIST: break;
 	}
 	const struct moon_conf_item *elem = it->children;
@@ -146,6 +150,8 @@ static void key_doc(FILE *out, const struct moon_conf_item *it, const char *path
 		fprintf(out, "- default: `%s`\n", it->def);
 	else if (it->def_doc)
 		fprintf(out, "- default: %s\n", it->def_doc);
+	else if (it->flags & MOON_CONF_OPTIONAL)
+		fprintf(out, "- default: off\n");
 	else if (it->type != MOON_CONF_MAP)
 		fprintf(out, "- default: %s\n", it->flags & MOON_CONF_NULLABLE ? "null" : "none");
 	if (it->type != MOON_CONF_MAP)

@@ -56,9 +56,10 @@ static const struct moon_conf_item server_keys[] = {
 	{ .name = "listen", .type = MOON_CONF_LIST, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
 	  LIST(struct moon_conf_server, listen, n_listen), .min = 1, .children = &listen_elem,
 	  .doc = "Where to listen: `dns://ADDR[:PORT]` is UDP and TCP (port 53 by default), "
-		 "`tls://ADDR[:PORT]` is DNS over TLS (port 853, not supported yet). ADDR is an "
-		 "IPv4 address or an IPv6 address in brackets. Several blocks may share an "
-		 "address: each query goes to the block with the longest matching zone." },
+		 "`tls://ADDR[:PORT]` is DNS over TLS (port 853; needs the `tls` section). "
+		 "ADDR is an IPv4 address or an IPv6 address in brackets. Several blocks may "
+		 "share an address: each query goes to the block with the longest matching "
+		 "zone." },
 	{ .name = "zones", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
 	  LIST(struct moon_conf_server, zones, n_zones), .min = 1, .children = &zone_elem,
 	  .def_doc = "the origins of `zone_files`",
@@ -68,6 +69,25 @@ static const struct moon_conf_item server_keys[] = {
 	{ .name = "zone_files", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
 	  LIST(struct moon_conf_server, zone_files, n_zone_files), .children = &zone_file_elem,
 	  .doc = "Authoritative zone data served by this block." },
+	{ .name = "forward", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD | MOON_CONF_OPTIONAL,
+	  .off = offsetof(struct moon_conf_server, forward), .children = moon__conf_forward_keys,
+	  .check = moon__conf_check_forward,
+	  .doc = "Send the block's queries that no zone answers to upstream resolvers "
+		 "(doc/forwarding.md)." },
+	{ .name = "cache", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD | MOON_CONF_OPTIONAL,
+	  .off = offsetof(struct moon_conf_server, cache), .children = moon__conf_cache_keys,
+	  .check = moon__conf_check_cache,
+	  .doc = "Keep forwarded answers in memory, shared by the workers "
+		 "(doc/forwarding.md); `cache: on` (or `{}`) takes every default." },
+	{ .name = "tls", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD | MOON_CONF_OPTIONAL,
+	  .off = offsetof(struct moon_conf_server, tls), .children = moon__conf_tls_keys,
+	  .check = moon__conf_check_tls,
+	  .doc = "Certificate and settings of the block's `tls://` listeners (DNS over TLS, "
+		 "doc/dot.md); required when the block has one." },
+	{ .name = "policies", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_server, policies, n_policies), .children = &moon__conf_policy_elem,
+	  .doc = "Lua policies run on the block's queries, in this order (doc/lua-api.md): "
+		 "`- NAME: OPTIONS` for a shipped policy, or a mapping of the keys below." },
 	{ .name = NULL },
 };
 
@@ -170,6 +190,9 @@ static const struct moon_conf_item root_keys[] = {
 	  .off = offsetof(struct moon_conf, identity), .children = identity_keys,
 	  .doc = "What the server says about itself. Everything is off by default, so that a "
 		 "server reveals nothing unless told to." },
+	{ .name = "lua", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	  .off = offsetof(struct moon_conf, lua), .children = moon__conf_lua_keys,
+	  .doc = "Limits of the Lua policy layer (doc/lua-api.md, \"Errors and limits\")." },
 	{ .name = "servers", .type = MOON_CONF_LIST, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
 	  LIST(struct moon_conf, servers, n_servers), .min = 1, .children = &server_elem,
 	  .doc = "Server blocks: each says where it listens, which zones it answers for and "

@@ -40,6 +40,8 @@ enum moon_conf_type {
 	MOON_CONF_DNAME,    /* char *, absolute domain name with trailing dot */
 	MOON_CONF_LIST,     /* array + count, element row in children[0] */
 	MOON_CONF_MAP,      /* nested keys in children */
+	MOON_CONF_ANY,      /* any YAML value, kept as a Lua table constructor (char *,
+			     * NULL for null): the options of Lua policies */
 };
 
 enum moon_conf_flags {
@@ -48,6 +50,11 @@ enum moon_conf_flags {
 	MOON_CONF_NULLABLE = 1 << 2, /* null is allowed and stores NULL (strings) */
 	MOON_CONF_AUTO = 1 << 3,     /* INT: "auto" is allowed and stores 0 */
 	MOON_CONF_INTERNAL = 1 << 4, /* filled by a hook, not from YAML; not documented */
+	MOON_CONF_NAMED = 1 << 6,    /* MAP list element: `- KEY: VALUE`, KEY not one of its
+				      * keys, reads as { <1st key>: KEY, <2nd key>: VALUE } */
+	MOON_CONF_OPTIONAL = 1 << 5, /* MAP: off unless given; a boolean value (`off`, `on`)
+				      * turns it off or on with defaults. The section's struct
+				      * starts with a bool that says whether it is on */
 };
 
 struct moon_conf_item;
@@ -106,6 +113,26 @@ void moon__conf_check_server(struct moon_conf_walk *w, const struct moon_ynode *
 		             const struct moon_ynode *at, void *base);
 void moon__conf_check_root(struct moon_conf_walk *w, const struct moon_ynode *map,
 		           const struct moon_ynode *at, void *base);
+
+/* servers[].policies and `lua` (schema_lua.c). */
+extern const struct moon_conf_item moon__conf_policy_elem;
+extern const struct moon_conf_item moon__conf_lua_keys[];
+/* An options value as a Lua table constructor into *out (freed first);
+ * 0, or MOON_ESYNTAX with err (MOON_CONF_ERRLEN bytes). */
+int moon__conf_lua_value(const struct moon_ynode *node, char **out, char *err);
+
+/* servers[].forward and servers[].cache (schema_fwd.c). */
+extern const struct moon_conf_item moon__conf_forward_keys[];
+extern const struct moon_conf_item moon__conf_cache_keys[];
+void moon__conf_check_forward(struct moon_conf_walk *w, const struct moon_ynode *map,
+			      const struct moon_ynode *at, void *base);
+void moon__conf_check_cache(struct moon_conf_walk *w, const struct moon_ynode *map,
+			    const struct moon_ynode *at, void *base);
+
+/* servers[].tls (schema_tls.c). */
+extern const struct moon_conf_item moon__conf_tls_keys[];
+void moon__conf_check_tls(struct moon_conf_walk *w, const struct moon_ynode *map,
+			  const struct moon_ynode *at, void *base);
 
 /* A full example config using every key (shown in the doc, loaded by tests). */
 extern const char moon__conf_example_yaml[];

@@ -10,6 +10,7 @@
 
 #include "net/net.h"
 #include "net/tcpbuf.h"
+#include "net/tls.h"
 
 /* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
 #define MOON_NET_CTL_LEN 64
@@ -23,6 +24,8 @@ struct udp_sock {
 	int fd;
 	uint16_t listener;
 	bool pktinfo;
+	bool retired;                   /* listener removed: closes once pending is 0 */
+	unsigned pending;               /* its pkts the server holds after MOON_EPENDING */
 	struct sockaddr_storage bound;  /* reported as the local address without pktinfo */
 	socklen_t bound_len;
 	struct moon_net_worker *nw;
@@ -33,6 +36,7 @@ struct tcp_lsock {
 	ev_io io;
 	int fd;
 	uint16_t listener;
+	struct moon_tls_listener *tls;  /* DNS over TLS (tls.c), or NULL */
 	struct moon_net_worker *nw;
 	struct tcp_lsock *next;
 };
@@ -56,6 +60,9 @@ struct tcp_conn {
 	struct moon_tcp_wbuf wb;
 	struct sockaddr_storage peer, local;
 	socklen_t peer_len, local_len;
+	struct ssl_st *ssl;             /* DNS over TLS (tls.c), or NULL */
+	struct moon_tls_listener *tls;
+	uint8_t tls_flags;
 	uint8_t small[4096];            /* rbuf until a message needs more */
 };
 
@@ -65,6 +72,7 @@ struct moon_net_worker {
 	struct moon_net_shared *sh;
 	struct moon_net_ops ops;
 	struct moon_net_stats st;
+	struct moon_tls_stats tls_st;
 	struct udp_sock *udp;
 	struct tcp_lsock *tcp;
 	struct tcp_conn *conns;
@@ -86,10 +94,22 @@ void moon__net_udp_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 void moon__net_udp_send_one(struct moon_net_worker *nw, struct moon_net_pkt *pkt);
 void moon__net_udp_start(struct moon_net_worker *nw);
 void moon__net_udp_stop(struct moon_net_worker *nw);
+void moon__net_udp_retire(struct moon_net_worker *nw, uint16_t listener);
 void moon__net_tcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 void moon__net_tcp_complete(struct moon_net_worker *nw, struct moon_net_pkt *pkt);
 void moon__net_tcp_close(struct tcp_conn *c);
 void moon__net_tcp_resume(struct moon_net_worker *nw);
+void moon__net_tcp_retire(struct moon_net_worker *nw, uint16_t listener);
+
+/* tcp.c for tls.c: the steps a TLS connection shares with plain TCP. */
+void moon__net_tcp_process(struct tcp_conn *c);
+bool moon__net_tcp_may_read(const struct tcp_conn *c);
+/* tls.c: the TLS layer of a tcp_conn (each only when c->ssl). */
+void moon__net_tls_start(struct tcp_conn *c, struct moon_tls_listener *l);
+bool moon__net_tls_write(struct tcp_conn *c, struct iovec *iov, unsigned n);
+void moon__net_tls_settle(struct tcp_conn *c, bool want_read);
+bool moon__net_tls_timer(struct tcp_conn *c);
+void moon__net_tls_close(struct tcp_conn *c);
 
 /* Gives a pkt back to the server and notes that reading may resume. */
 void moon__net_pkt_done(struct moon_net_worker *nw, struct moon_net_pkt *pkt, bool sent);

@@ -124,6 +124,14 @@ void moon_net_worker_configure(struct moon_net_worker *nw, const struct moon_net
  * to a wildcard address and replies must carry the query's destination. */
 int moon_net_worker_add_udp(struct moon_net_worker *nw, int fd, uint16_t listener, bool pktinfo);
 int moon_net_worker_add_tcp(struct moon_net_worker *nw, int fd, uint16_t listener);
+/*
+ * Stops serving one listener (a reload removed it) without losing what it
+ * already received: the datagrams queued on its UDP sockets are answered
+ * now, and each socket closes once its last pending reply went out; its TCP
+ * sockets stop accepting at once, and its connections answer the queries
+ * they have read (plus one last read) and then close. Nothing else changes.
+ */
+void moon_net_worker_retire(struct moon_net_worker *nw, uint16_t listener);
 /* Stops listening and closes every socket and connection. Pkts still
  * pending in the server are completed later as dropped. */
 void moon_net_worker_close(struct moon_net_worker *nw);

@@ -95,6 +95,8 @@ void moon__net_tcp_close(struct tcp_conn *c)
 	ev_io_stop(nw->loop, &c->rio);
 	ev_io_stop(nw->loop, &c->wio);
 	ev_timer_stop(nw->loop, &c->timer);
+	if (c->ssl)
+		moon__net_tls_close(c);
 	close(c->fd);
 	c->fd = -1;
 	unadmit(nw, (struct sockaddr *)&c->peer);
@@ -138,12 +140,15 @@ void moon__net_tcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (!conn_new(nw, fd, ls->listener, &peer, plen)) {
+		struct tcp_conn *c = conn_new(nw, fd, ls->listener, &peer, plen);
+		if (!c) {
 			unadmit(nw, (struct sockaddr *)&peer);
 			close(fd);
 			continue;
 		}
 		nw->st.tcp_accepted++;
+		if (ls->tls)
+			moon__net_tls_start(c, ls->tls);
 	}
 }
 
@@ -189,6 +194,8 @@ static bool conn_settle(struct tcp_conn *c)
 	}
 	if (c->wb.len && !ev_is_active(&c->wio))
 		ev_io_start(nw->loop, &c->wio);
+	if (c->ssl)
+		moon__net_tls_settle(c, want);
 	return true;
 }
 
@@ -197,6 +204,8 @@ static bool conn_settle(struct tcp_conn *c)
 static bool conn_write(struct tcp_conn *c, struct iovec *iov, unsigned n)
 {
 	size_t written = 0;
+	if (c->ssl)
+		return moon__net_tls_write(c, iov, n);
 	if (c->wb.len == 0) {
 		ssize_t ret = writev(c->fd, iov, (int)n);
 		if (ret < 0 && errno != EAGAIN && errno != EINTR)
@@ -359,6 +368,16 @@ fail_close:
 	moon__net_tcp_close(c);
 }
 
+void moon__net_tcp_process(struct tcp_conn *c)
+{
+	conn_process(c);
+}
+
+bool moon__net_tcp_may_read(const struct tcp_conn *c)
+{
+	return may_read(c);
+}
+
 static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_conn *c = w->data;
@@ -402,6 +421,8 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct tcp_conn *c = w->data;
 	struct moon_net_worker *nw = c->nw;
+	if (c->ssl && moon__net_tls_timer(c))
+		return;
 	ev_tstamp now = ev_now(loop);
 	double idle = ms(nw->cfg.tcp_idle_timeout_ms), io = ms(nw->cfg.tcp_io_timeout_ms);
 	if (c->msg_start && now - c->msg_start >= io) {
@@ -446,6 +467,40 @@ void moon__net_tcp_complete(struct moon_net_worker *nw, struct moon_net_pkt *pkt
 		conn_process(c);
 	else
 		conn_settle(c);
+}
+
+/* The listener went away: what the client already sent is answered (one
+ * last read takes what waits in the kernel), then the connection ends as
+ * if the client had closed its side. */
+static void retire_conn(struct tcp_conn *c)
+{
+	if (!c->eof && c->rlen < c->rcap) {
+		ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (n > 0)
+			c->rlen += (size_t)n;
+	}
+	c->eof = true;
+	conn_process(c);
+}
+
+void moon__net_tcp_retire(struct moon_net_worker *nw, uint16_t listener)
+{
+	for (struct tcp_lsock **pp = &nw->tcp, *s; (s = *pp) != NULL;) {
+		if (s->listener != listener) {
+			pp = &s->next;
+			continue;
+		}
+		ev_io_stop(nw->loop, &s->io);
+		close(s->fd);
+		*pp = s->next;
+		free(s);
+	}
+	/* retire_conn may close (and unlink) c, so step via a saved next. */
+	for (struct tcp_conn *c = nw->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->listener == listener && !c->eof)
+			retire_conn(c);
+	}
 }
 
 void moon__net_tcp_resume(struct moon_net_worker *nw)

@@ -159,7 +159,8 @@ void moon_net_worker_close(struct moon_net_worker *nw)
 	 * pkts still point at them, and find fd -1 when they complete. */
 	for (struct udp_sock *s = nw->udp; s; s = s->next) {
 		ev_io_stop(nw->loop, &s->io);
-		close(s->fd);
+		if (s->fd >= 0)
+			close(s->fd);
 		s->fd = -1;
 	}
 	for (struct tcp_lsock *s = nw->tcp, *next; s; s = next) {
@@ -191,6 +192,14 @@ bool moon_net_worker_free(struct moon_net_worker *nw)
 	return true;
 }
 
+void moon_net_worker_retire(struct moon_net_worker *nw, uint16_t listener)
+{
+	if (nw->closed)
+		return;
+	moon__net_udp_retire(nw, listener);
+	moon__net_tcp_retire(nw, listener);
+}
+
 const struct moon_net_stats *moon_net_worker_stats(const struct moon_net_worker *nw)
 {
 	return &nw->st;
@@ -207,7 +216,12 @@ void moon_net_complete(struct moon_net_pkt *pkt)
 		struct udp_sock *s = pkt->origin;
 		struct moon_net_worker *nw = s->nw;
 		nw->pending--;
+		s->pending--;
 		moon__net_udp_send_one(nw, pkt);
+		if (s->retired && s->pending == 0 && s->fd >= 0) {
+			close(s->fd);
+			s->fd = -1;
+		}
 		return;
 	}
 	struct tcp_conn *c = pkt->origin;

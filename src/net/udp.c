@@ -1,4 +1,6 @@
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/internal.h"
 #include "util/err.h"
@@ -11,7 +13,7 @@
 void moon__net_udp_start(struct moon_net_worker *nw)
 {
 	for (struct udp_sock *s = nw->udp; s; s = s->next)
-		if (s->fd >= 0)
+		if (s->fd >= 0 && !s->retired)
 			ev_io_start(nw->loop, &s->io);
 }
 
@@ -202,6 +204,7 @@ static unsigned udp_round(struct moon_net_worker *nw, struct udp_sock *s)
 		int ret = nw->ops.handle(nw->ops.arg, pkt);
 		if (ret == MOON_EPENDING) {
 			nw->pending++;
+			s->pending++;
 			continue;
 		}
 		if (pkt->resp_len == 0) {
@@ -220,6 +223,13 @@ static unsigned udp_round(struct moon_net_worker *nw, struct udp_sock *s)
 	return (unsigned)got;
 }
 
+/* Gives back the pkts armed for datagrams that did not come. */
+static void unarm(struct moon_net_worker *nw)
+{
+	while (nw->narmed)
+		moon__net_pkt_done(nw, nw->armed[--nw->narmed], false);
+}
+
 void moon__net_udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct udp_sock *s = w->data;
@@ -234,8 +244,31 @@ void moon__net_udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	/* Unused pkts go back, so TCP connections and other sockets are not
 	 * starved by a batch reserved for datagrams that did not come. */
-	while (nw->narmed)
-		moon__net_pkt_done(nw, nw->armed[--nw->narmed], false);
+	unarm(nw);
+}
+
+void moon__net_udp_retire(struct moon_net_worker *nw, uint16_t listener)
+{
+	for (struct udp_sock **pp = &nw->udp, *s; (s = *pp) != NULL;) {
+		if (s->listener != listener || s->retired) {
+			pp = &s->next;
+			continue;
+		}
+		ev_io_stop(nw->loop, &s->io);
+		s->retired = true;
+		/* Queries the kernel already queued here would die with the
+		 * socket: answer them first. */
+		while (udp_round(nw, s) > 0)
+			;
+		unarm(nw);
+		if (s->pending) {
+			pp = &s->next;  /* closed by the last moon_net_complete */
+			continue;
+		}
+		close(s->fd);
+		*pp = s->next;
+		free(s);
+	}
 }
 
 void moon__net_udp_send_one(struct moon_net_worker *nw, struct moon_net_pkt *pkt)

@@ -16,12 +16,16 @@
  *
  * What each hook may do:
  *   query:    read everything in q (the parsed request, client, block);
- *             return a verdict (below). MOON_VERDICT_ANSWER means the hook
- *             filled q->ans itself (source MOON_SOURCE_POLICY): cache and
- *             sources are skipped and the RESPONSE stage still runs.
- *   response: read q, edit q->ans in place (remove or reorder RRsets,
- *             change rcode, AA, TTLs through the bridge); return a verdict:
- *             CONTINUE sends q->ans, the others replace it.
+ *             set q->meta, q->nocache, or rewrite the question the cache
+ *             and sources answer (moon_query_qname/qtype); return a verdict
+ *             (below). MOON_VERDICT_ANSWER means the hook wrote the whole
+ *             reply into q->resp (resp_len, rcode; source
+ *             MOON_SOURCE_POLICY): cache and sources are skipped and the
+ *             RESPONSE stage still runs.
+ *   response: runs after the reply was written into q->resp; reads q,
+ *             edits q->resp (the bridge rewrites it when records change);
+ *             returns a verdict: CONTINUE and ANSWER send q->resp as it
+ *             now is, DROP sends nothing, the others replace it.
  *   log:      read-only; runs after the reply was handed to the kernel (or
  *             dropped: q->sent tells which). Its return value is ignored.
  * Any other return value is an error and is treated as SERVFAIL. Data the
@@ -46,6 +50,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "query/meta.h"
 #include "wire/pkt.h"
 
 struct moon_gen;
@@ -112,6 +117,10 @@ struct moon_query {
 	struct moon_zone_answer *ans;   /* answer scratch owned by the context */
 	struct moon_stats *stats;       /* the worker's counters */
 	void (*resume)(struct moon_query *q); /* the server's continuation */
+	/* Starts a reply in buf (resp_cap bytes) as the server starts its own:
+	 * ID, the client's question, OPT with our payload size, the DO bit and
+	 * NSID. For replies made outside the pipeline (src/bridge). */
+	void (*begin_reply)(struct moon_query *q, struct moon_pktw *w, uint8_t *buf);
 	void *owner;                    /* the worker */
 	unsigned worker;                /* its index (selects per-worker policy state) */
 
@@ -128,6 +137,7 @@ struct moon_query {
 	uint8_t source;                 /* enum moon_source */
 	bool sent;                      /* the reply went to the kernel */
 	bool edns;                      /* reply with an OPT record */
+	bool nocache;                   /* a policy marked the answer uncacheable */
 	uint16_t rcode;                 /* of the reply (extended codes included) */
 	uint16_t limit;                 /* largest reply the client takes */
 	struct moon_gen *gen;           /* the generation the query started with */
@@ -135,7 +145,41 @@ struct moon_query {
 	const struct moon_zone *zone;   /* the zone answering it, if any */
 	const struct moon_policy *policy; /* NULL: the block has no policies */
 	struct moon_pkt pkt;            /* the parsed request */
+
+	/* Set by policies (src/bridge); moon_query_reset_policy() clears them
+	 * for each query. q->pkt keeps the client's question, which every
+	 * reply carries; a rewrite changes only what the cache and the sources
+	 * answer (moon_query_qname/qtype); records owned by that name are
+	 * written as a pointer to the question, so they read as the client's. */
+	struct moon_meta meta;          /* q.meta, for later stages and the query log */
+	bool rewritten;
+	uint8_t rw_qname_len;
+	uint16_t rw_qtype;
+	uint8_t rw_qname[MOON_NAME_MAXLEN]; /* lowercase wire form */
 };
+
+static inline void moon_query_reset_policy(struct moon_query *q)
+{
+	moon_meta_reset(&q->meta);
+	q->nocache = false;
+	q->rewritten = false;
+}
+
+/* The question the cache and the sources answer (lowercase wire form). */
+static inline const uint8_t *moon_query_qname(const struct moon_query *q)
+{
+	return q->rewritten ? q->rw_qname : q->pkt.qname_lc;
+}
+
+static inline uint8_t moon_query_qname_len(const struct moon_query *q)
+{
+	return q->rewritten ? q->rw_qname_len : q->pkt.qname_len;
+}
+
+static inline uint16_t moon_query_qtype(const struct moon_query *q)
+{
+	return q->rewritten ? q->rw_qtype : q->pkt.qtype;
+}
 
 /* Continues a query whose source returned MOON_EPENDING. Same thread only. */
 static inline void moon_query_resume(struct moon_query *q)

@@ -1,8 +1,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/bridge.h"
 #include "net/net.h"
+#include "server/blockstate.h"
+#include "server/dot.h"
 #include "server/gen.h"
+#include "server/zshare.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "zone/zone.h"
@@ -71,12 +75,9 @@ static void tab_sort(struct moon_suffix_tab *t)
 static void load_zone(struct moon_gen *gen, struct moon_gen_zone *gz, struct moon_diag *diag)
 {
 	const struct moon_conf_zone_file *zf = gz->conf;
-	struct moon_zone_source src = {
-		.origin = zf->origin, .file = zf->file, .text = zf->text,
-		.text_name = zf->where, .default_ttl = zf->default_ttl,
-	};
 	size_t before = moon_diag_count(diag);
-	int ret = moon_zone_load(&src, &gz->zone, diag);
+	bool reused;
+	int ret = moon_zshare_get(gen->reuse, gz, &reused, diag);
 	if (ret || !gz->zone) {
 		gz->zone = NULL;
 		if (moon_diag_count(diag) == before)
@@ -86,6 +87,11 @@ static void load_zone(struct moon_gen *gen, struct moon_gen_zone *gz, struct moo
 		return;
 	}
 	gen->zones_loaded++;
+	if (reused) {
+		gen->zones_reused++;
+		moon_debug(ZONE, "zone %s unchanged: kept", zf->origin);
+		return;
+	}
 	moon_info(ZONE, "zone %s loaded: serial %u, %zu records", zf->origin,
 		  moon_zone_serial(gz->zone), moon_zone_record_count(gz->zone));
 }
@@ -117,7 +123,8 @@ static int build_block(struct moon_gen *gen, size_t bi, struct moon_diag *diag)
 		load_zone(gen, &b->zones[i], diag);
 	}
 	tab_sort(&b->zone_tab);
-	return err;
+	int ret = moon_bstate_new(gen, bi, diag, &b->bs);
+	return ret == -ENOMEM || !err ? ret : err;
 }
 
 static bool block_listens_on(const struct moon_conf_server *cs, const struct sockaddr *sa)
@@ -196,13 +203,19 @@ static void gen_free(struct moon_gen *gen)
 	for (size_t i = 0; i < gen->n_blocks; i++) {
 		struct moon_gen_block *b = &gen->blocks[i];
 		for (size_t z = 0; b->zones && z < b->n_zones; z++)
-			moon_zone_free(b->zones[z].zone);
+			moon_zshare_release(b->zones[z].share);
 		free(b->zones);
 		free(b->policy);
 		tab_free(&b->zone_tab);
+		moon_bstate_free(b->bs);
 	}
+	for (size_t i = 0; gen->bridges && i < gen->nworkers; i++)
+		moon_bridge_free(gen->bridges[i]);
+	free(gen->bridges);
+	free(gen->bpol);
 	for (size_t i = 0; i < gen->n_routes; i++)
 		tab_free(&gen->routes[i].tab);
+	moon_dot_gen_free(gen);
 	free(gen->routes);
 	free(gen->blocks);
 	free(gen->listeners);
@@ -210,6 +223,69 @@ static void gen_free(struct moon_gen *gen)
 	moon_conf_free(gen->conf);
 	free(gen);
 	atomic_fetch_sub(&alive, 1);
+}
+
+static enum moon_bridge_on_error on_error_of(const char *s)
+{
+	return !strcmp(s, "refuse") ? MOON_ON_ERROR_REFUSE : !strcmp(s, "drop") ?
+	       MOON_ON_ERROR_DROP : !strcmp(s, "continue") ? MOON_ON_ERROR_CONTINUE :
+	       MOON_ON_ERROR_SERVFAIL;
+}
+
+/* The bridge's view of every block's `policies` (strings borrowed from the
+ * config, which the generation owns); returns how many there are. */
+static size_t collect_policies(struct moon_gen *gen)
+{
+	size_t n = 0, k = 0;
+	for (size_t i = 0; i < gen->n_blocks; i++)
+		n += gen->conf->servers[i].n_policies;
+	if (n == 0 || !(gen->bpol = calloc(n, sizeof(*gen->bpol))))
+		return 0;
+	for (size_t i = 0; i < gen->n_blocks; i++) {
+		const struct moon_conf_server *cs = &gen->conf->servers[i];
+		for (size_t j = 0; j < cs->n_policies; j++) {
+			const struct moon_conf_policy *cp = &cs->policies[j];
+			gen->bpol[k++] = (struct moon_bridge_policy){
+				.name = cp->name, .script = cp->path, .options = cp->options,
+				.on_error = on_error_of(cp->on_error), .sandbox = cp->sandbox,
+				.jit = cp->jit, .where = cp->where,
+			};
+		}
+	}
+	return n;
+}
+
+/* One Lua state per worker with every block's chain, built here on the
+ * control thread; each worker then uses only its own. The first failure
+ * stops: every worker would fail the same way. */
+static int build_policies(struct moon_gen *gen, struct moon_diag *diag)
+{
+	bool any = false;
+	for (size_t i = 0; i < gen->n_blocks; i++)
+		any = any || gen->conf->servers[i].n_policies;
+	if (!any)
+		return 0;
+	if (!collect_policies(gen) || !(gen->bridges = calloc(gen->nworkers,
+							      sizeof(*gen->bridges))))
+		return -ENOMEM;
+	const struct moon_conf_lua *cl = &gen->conf->lua;
+	const struct moon_bridge_limits lim = {
+		.memory = cl->memory, .hook_ms = cl->time_budget_ms,
+		.load_ms = cl->load_budget_ms, .stuck_ms = cl->watchdog_ms,
+	};
+	for (unsigned w = 0; w < gen->nworkers; w++) {
+		int ret = moon_bridge_new(w, &lim, &gen->bridges[w], diag);
+		const struct moon_bridge_policy *p = gen->bpol;
+		for (size_t i = 0; !ret && i < gen->n_blocks; i++) {
+			const struct moon_conf_server *cs = &gen->conf->servers[i];
+			ret = moon_bridge_chain(gen->bridges[w], cs->name, p, cs->n_policies,
+						&gen->blocks[i].policy[w], diag);
+			p += cs->n_policies;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int gen_build(struct moon_gen *gen, const struct moon_gen_listener *bound, size_t n_bound,
@@ -244,11 +320,23 @@ static int gen_build(struct moon_gen *gen, const struct moon_gen_listener *bound
 			return ret;
 		err = err ? err : ret;
 	}
-	return err;
+	ret = build_policies(gen, diag);
+	if (ret == -ENOMEM)
+		return ret;
+	err = err ? err : ret;
+	ret = moon_dot_gen_build(gen, bound, n_bound, diag);
+	return ret == -ENOMEM || !err ? ret : err;
 }
 
 int moon_gen_new(struct moon_conf *conf, const struct moon_gen_listener *bound, size_t n_bound,
 		 unsigned nworkers, struct moon_diag *diag, struct moon_gen **out)
+{
+	return moon_gen_new_from(NULL, conf, bound, n_bound, nworkers, diag, out);
+}
+
+int moon_gen_new_from(const struct moon_gen *prev, struct moon_conf *conf,
+		      const struct moon_gen_listener *bound, size_t n_bound, unsigned nworkers,
+		      struct moon_diag *diag, struct moon_gen **out)
 {
 	struct moon_gen *gen = calloc(1, sizeof(*gen));
 	if (!gen) {
@@ -266,7 +354,9 @@ int moon_gen_new(struct moon_conf *conf, const struct moon_gen_listener *bound, 
 		return -ENOMEM;
 	}
 	memset(gen->ws, 0, gen->nworkers * sizeof(*gen->ws));
+	gen->reuse = prev;
 	int ret = gen_build(gen, bound, n_bound, diag);
+	gen->reuse = NULL;
 	if (ret) {
 		if (ret == -ENOMEM)
 			moon_diag_add(diag, conf->path, 0, 0, "out of memory");

@@ -39,6 +39,12 @@ struct moon_suffix_entry {
 	uint32_t idx;
 };
 
+struct moon_zshare;
+struct moon_bridge;
+struct moon_bridge_policy;
+struct moon_tls_ctx;
+struct moon_bstate;
+
 struct moon_suffix_tab {
 	struct moon_suffix_entry *e;      /* sorted by len, longest first */
 	size_t n;
@@ -52,6 +58,7 @@ int moon_suffix_lookup(const struct moon_suffix_tab *t, const uint8_t *name, siz
 struct moon_gen_zone {
 	const struct moon_conf_zone_file *conf;
 	struct moon_zone *zone;           /* NULL: failed to load, queries get SERVFAIL */
+	struct moon_zshare *share;        /* owns zone; shared with other generations */
 };
 
 struct moon_gen_block {
@@ -60,7 +67,9 @@ struct moon_gen_block {
 	size_t n_zones;
 	struct moon_suffix_tab zone_tab;  /* zone file origins -> zones[] */
 	/* Per worker, indexed by worker id; NULL: no policies. */
-	struct moon_policy **policy;
+	const struct moon_policy **policy;
+	struct moon_bstate *bs;           /* forward and cache; NULL: neither
+					   * (server/blockstate.h) */
 };
 
 /* The blocks on one bound listener address. */
@@ -95,8 +104,19 @@ struct moon_gen {
 	 * reload, since listeners are only bound at start). */
 	struct moon_gen_route *routes;
 	size_t n_routes;
+	/* The DNS-over-TLS context of each tls:// slot, by the same index as
+	 * routes; NULL for other slots (server/dot.h). */
+	struct moon_tls_ctx **tls;
+	size_t n_tls;
 	size_t zones_loaded, zones_failed;
+	size_t zones_reused;              /* of zones_loaded: taken unchanged from `reuse` */
+	const struct moon_gen *reuse;     /* while moon_gen_new_from builds: the previous one */
 	unsigned nworkers;
+	/* Lua policies (src/bridge): one state per worker holding the chains
+	 * of every block, built with the generation; NULL when no block has
+	 * policies. bpol lists every block's policies for the bridge. */
+	struct moon_bridge **bridges;
+	struct moon_bridge_policy *bpol;
 	_Atomic unsigned refs;
 	struct moon_gen_wslot *ws;        /* nworkers slots */
 };
@@ -112,6 +132,12 @@ struct moon_gen {
  */
 int moon_gen_new(struct moon_conf *conf, const struct moon_gen_listener *bound, size_t n_bound,
 		 unsigned nworkers, struct moon_diag *diag, struct moon_gen **out);
+/* The same for a reload: zones whose source did not change since prev (the
+ * running generation, kept alive by the caller) are shared with it instead
+ * of loaded again (server/zshare.h). prev may be NULL. */
+int moon_gen_new_from(const struct moon_gen *prev, struct moon_conf *conf,
+		      const struct moon_gen_listener *bound, size_t n_bound, unsigned nworkers,
+		      struct moon_diag *diag, struct moon_gen **out);
 /* Drops one reference; the last frees the generation. Any thread. */
 void moon_gen_release(struct moon_gen *gen);
 /* Generations not yet freed, process-wide (metrics, tests). */

@@ -9,6 +9,7 @@
 #include "server/chaos.h"
 #include "server/gen.h"
 #include "server/pipeline.h"
+#include "server/sources.h"
 #include "server/stats.h"
 #include "util/err.h"
 #include "wire/pkt.h"
@@ -41,10 +42,11 @@ static uint16_t reply_limit(const struct moon_query *q)
 }
 
 /* OPT record of the reply: our payload size, the client's DO bit, and the
- * NSID when the client asked for it (RFC 5001) and one is configured. */
-static void begin_reply(struct moon_query *q, struct moon_pktw *w)
+ * NSID when the client asked for it (RFC 5001) and one is configured. Also
+ * q->begin_reply, for the replies policies make (in a buffer of their own). */
+static void begin_reply(struct moon_query *q, struct moon_pktw *w, uint8_t *buf)
 {
-	moon_pktw_begin(w, q->resp, q->limit, &q->pkt);
+	moon_pktw_begin(w, buf, q->limit, &q->pkt);
 	if (!q->edns)
 		return;
 	const struct moon_conf *c = conf_of(q);
@@ -66,7 +68,7 @@ static void end_reply(struct moon_query *q, struct moon_pktw *w, uint16_t rcode)
 static void error_reply(struct moon_query *q, uint16_t rcode)
 {
 	struct moon_pktw w;
-	begin_reply(q, &w);
+	begin_reply(q, &w, q->resp);
 	end_reply(q, &w, rcode);
 }
 
@@ -80,7 +82,7 @@ static void write_answer(struct moon_query *q)
 {
 	const struct moon_zone_answer *ans = q->ans;
 	struct moon_pktw w;
-	begin_reply(q, &w);
+	begin_reply(q, &w, q->resp);
 	moon_pktw_set_flag(&w, MOON_FLAG_AA, ans->aa);
 	for (int sec = MOON_SEC_ANSWER; sec <= MOON_SEC_AUTHORITY; sec++) {
 		const struct moon_ans_section *s = &ans->sec[sec];
@@ -115,29 +117,28 @@ static void set_verdict(struct moon_query *q, enum moon_verdict v)
 	q->source = MOON_SOURCE_POLICY;
 }
 
-/* Sets q->ans from the block's sources: its zones, for now. Returns 0, or
- * MOON_EPENDING when a source answers later (none does yet). */
+/* Sets q->ans from the block's zones, or the wire answer from its cache or
+ * forwarder. Returns 0, or MOON_EPENDING when the forwarder answers later. */
 static int sources(struct moon_query *q)
 {
 	const struct moon_pkt *p = &q->pkt;
 	struct moon_zone_answer *ans = q->ans;
-	const struct moon_gen_zone *gz = moon_gen_block_zone(q->block, p->qname_lc, p->qname_len);
+	/* The question a policy may have rewritten (query/query.h). */
+	const uint8_t *qname = moon_query_qname(q);
+	const struct moon_gen_zone *gz = moon_gen_block_zone(q->block, qname,
+							     moon_query_qname_len(q));
 	ans->sec[0].n = ans->sec[1].n = ans->sec[2].n = 0;
 	ans->aa = false;
 	ans->nsynth = 0;
-	if (!gz) {
-		/* The block serves the name but holds no zone for it, and there is
-		 * no forwarder yet. */
-		ans->rcode = MOON_RCODE_REFUSED;
-		return 0;
-	}
+	if (!gz)
+		return moon_src_run(q);  /* cache, then forward (server/sources.h) */
 	if (!gz->zone) {
 		ans->rcode = MOON_RCODE_SERVFAIL;  /* the zone failed to load */
 		return 0;
 	}
 	q->zone = gz->zone;
 	q->source = MOON_SOURCE_ZONE;
-	moon_zone_answer(gz->zone, p->qname_lc, p->qtype, p->edns.do_bit, ans);
+	moon_zone_answer(gz->zone, qname, moon_query_qtype(q), p->edns.do_bit, ans);
 	return 0;
 }
 
@@ -155,23 +156,32 @@ static void count_reply(struct moon_query *q)
 		st->truncated++;
 }
 
-/* RESPONSE stage, then the reply. */
-static int respond(struct moon_query *q)
+static void write_reply(struct moon_query *q)
 {
+	if (moon_src_is_wire(q))
+		moon_src_finish(q);
+	else
+		write_answer(q);
+}
+
+/* The reply goes into q->resp (unless a policy already wrote it there),
+ * then the RESPONSE stage sees it as the client will, and may edit it. */
+static int respond(struct moon_query *q, bool written)
+{
+	if (!written)
+		write_reply(q);
 	q->stage = MOON_STAGE_RESPONSE;
 	const struct moon_policy *pol = q->policy;
 	if (pol && pol->hooks->response) {
 		enum moon_verdict v = pol->hooks->response(pol->chain, q);
-		if (v == MOON_VERDICT_DROP)
-			goto drop;
-		if (v != MOON_VERDICT_CONTINUE && v != MOON_VERDICT_ANSWER)
+		if (v == MOON_VERDICT_DROP) {
+			q->resp_len = 0;
+		} else if (v != MOON_VERDICT_CONTINUE && v != MOON_VERDICT_ANSWER) {
 			set_verdict(q, v);
+			write_answer(q);
+		}
 	}
 	q->stage = MOON_STAGE_SEND;
-	write_answer(q);
-	return 0;
-drop:
-	q->resp_len = 0;
 	return 0;
 }
 
@@ -195,11 +205,11 @@ static int run_in(struct moon_query *q)
 		}
 		if (v == MOON_VERDICT_ANSWER) {
 			q->source = MOON_SOURCE_POLICY;
-			return respond(q);
+			return respond(q, true);
 		}
 		if (v != MOON_VERDICT_CONTINUE) {
 			set_verdict(q, v);
-			return respond(q);
+			return respond(q, false);
 		}
 	}
 	q->stage = MOON_STAGE_SOURCES;
@@ -207,7 +217,7 @@ static int run_in(struct moon_query *q)
 		q->stats->pending++;
 		return MOON_EPENDING;
 	}
-	return respond(q);
+	return respond(q, false);
 }
 
 /* Everything before routing: the checks that need no server block. */
@@ -236,7 +246,7 @@ static int run(struct moon_query *q)
 	if (p->qclass == MOON_CLASS_CH) {
 		q->source = MOON_SOURCE_CHAOS;
 		struct moon_pktw w;
-		begin_reply(q, &w);
+		begin_reply(q, &w, q->resp);
 		end_reply(q, &w, (uint16_t)moon_chaos_answer(&w, p, &conf_of(q)->identity));
 		return 0;
 	}
@@ -258,6 +268,8 @@ int moon_pipeline_run(struct moon_query *q)
 	q->resp_len = 0;
 	q->sent = false;
 	q->edns = false;
+	q->begin_reply = begin_reply;
+	moon_query_reset_policy(q);
 	q->source = MOON_SOURCE_NONE;
 	q->block = NULL;
 	q->zone = NULL;
@@ -275,7 +287,7 @@ int moon_pipeline_run(struct moon_query *q)
 
 int moon_pipeline_resume(struct moon_query *q)
 {
-	respond(q);
+	respond(q, false);
 	count_reply(q);
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "server/dot.h"
 #include "server/server.h"
 #include "server/worker.h"
 #include "util/err.h"
@@ -15,11 +16,10 @@ struct moon_server {
 	unsigned nworkers;
 	struct moon_worker *workers;
 	struct moon_net_shared shared;
-	/* A copy of the first generation's listeners: route i of every
-	 * generation is for bound[i]. Only dns:// ones have sockets. */
-	struct moon_gen_listener *bound;
-	size_t n_bound;
-	char (*uris)[128];
+	/* Route i of every generation is for slot i. Only dns:// listeners
+	 * have sockets. Reloads change it (moon_server_apply). */
+	struct moon_ltab lt;
+	struct moon_dot dot;            /* the tls:// slots' TLS state */
 };
 
 unsigned moon_server_worker_count(const struct moon_conf *conf)
@@ -42,67 +42,69 @@ static struct moon_net_config net_config(const struct moon_conf *c)
 	return cfg;
 }
 
-/* Keeps the listener list beyond the first generation's life. */
-static int copy_listeners(struct moon_server *s, const struct moon_gen *gen)
+/* Opens the sockets of slot i of table t, one UDP and one TCP per worker,
+ * into a chain of worker ops (per worker: ops[w]). A tls:// listener gets
+ * one TCP socket per worker (server/dot.h). */
+static int open_listener(struct moon_server *s, const struct moon_ltab *t, uint16_t i,
+			 uint64_t gen, struct moon_lop **ops, struct moon_diag *diag)
 {
-	s->n_bound = gen->n_listeners;
-	s->bound = calloc(s->n_bound ? s->n_bound : 1, sizeof(*s->bound));
-	s->uris = calloc(s->n_bound ? s->n_bound : 1, sizeof(*s->uris));
-	if (!s->bound || !s->uris)
+	const struct moon_gen_listener *l = &t->l[i];
+	if (l->proto == MOON_LISTEN_TLS)
+		return moon_dot_open(&s->dot, l, i, s->nworkers, gen, ops, diag);
+	int (*fds)[2] = calloc(s->nworkers, sizeof(*fds));
+	if (!fds)
 		return -ENOMEM;
-	for (size_t i = 0; i < s->n_bound; i++) {
-		s->bound[i] = gen->listeners[i];
-		snprintf(s->uris[i], sizeof(s->uris[i]), "%s", gen->listeners[i].uri);
-		s->bound[i].uri = s->uris[i];
+	int ret = moon_lsock_open(l, s->nworkers, fds, diag);
+	bool pktinfo = moon_net_addr_is_wildcard((const struct sockaddr *)&l->addr);
+	for (unsigned w = 0; !ret && w < s->nworkers; w++) {
+		struct moon_lop *u = moon_lop_new(gen, MOON_LOP_ADD_UDP, i, fds[w][0], pktinfo);
+		if (u)
+			fds[w][0] = -1;
+		struct moon_lop *t4 = moon_lop_new(gen, MOON_LOP_ADD_TCP, i, fds[w][1], false);
+		if (t4)
+			fds[w][1] = -1;
+		if (!u || !t4) {
+			moon_lop_free_chain(u);
+			moon_lop_free_chain(t4);
+			ret = -ENOMEM;
+			break;
+		}
+		/* Appended in the order of the slots: ops[w] is a chain. */
+		struct moon_lop **end = &ops[w];
+		while (*end)
+			end = &(*end)->next;
+		u->next = t4;
+		*end = u;
 	}
-	return 0;
+	for (unsigned w = 0; ret && w < s->nworkers; w++) {
+		if (fds[w][0] >= 0)
+			close(fds[w][0]);
+		if (fds[w][1] >= 0)
+			close(fds[w][1]);
+	}
+	free(fds);
+	return ret;
 }
 
-static int bind_error(struct moon_diag *diag, const struct moon_gen_listener *l,
-		      const char *what, int err)
+/* At start, before the threads run: the ops are applied at once. */
+static int bind_all(struct moon_server *s, struct moon_diag *diag)
 {
-	moon_diag_add(diag, NULL, 0, 0, "cannot listen on %s (%s): %s", l->uri, what,
-		      moon_strerror(err));
-	return err;
-}
-
-/* One UDP and one TCP socket per worker for listener i. The probe first:
- * with SO_REUSEPORT another process could share the address silently. */
-static int bind_listener(struct moon_server *s, uint16_t i, struct moon_diag *diag)
-{
-	const struct moon_gen_listener *l = &s->bound[i];
-	const struct sockaddr *sa = (const struct sockaddr *)&l->addr;
-	if (l->proto != MOON_LISTEN_DNS) {
-		moon_warn(NET, "%s: DNS over TLS is not served yet; listener ignored", l->uri);
-		return 0;
-	}
-	int ret = moon_net_probe(sa, l->addrlen, SOCK_DGRAM);
-	if (ret)
-		return bind_error(diag, l, "udp", ret);
-	ret = moon_net_probe(sa, l->addrlen, SOCK_STREAM);
-	if (ret)
-		return bind_error(diag, l, "tcp", ret);
-	bool pktinfo = moon_net_addr_is_wildcard(sa);
+	struct moon_lop **ops = calloc(s->nworkers, sizeof(*ops));
+	if (!ops)
+		return -ENOMEM;
+	int ret = 0;
+	for (size_t i = 0; !ret && i < s->lt.n; i++)
+		ret = open_listener(s, &s->lt, (uint16_t)i, 0, ops, diag);
 	for (unsigned w = 0; w < s->nworkers; w++) {
-		int fd;
-		ret = moon_net_socket_udp(sa, l->addrlen, &fd);
-		if (ret)
-			return bind_error(diag, l, "udp", ret);
-		ret = moon_net_worker_add_udp(s->workers[w].net, fd, i, pktinfo);
-		if (ret) {
-			close(fd);
-			return bind_error(diag, l, "udp", ret);
-		}
-		ret = moon_net_socket_tcp(sa, l->addrlen, &fd);
-		if (ret)
-			return bind_error(diag, l, "tcp", ret);
-		ret = moon_net_worker_add_tcp(s->workers[w].net, fd, i);
-		if (ret) {
-			close(fd);
-			return bind_error(diag, l, "tcp", ret);
+		if (!ret) {
+			moon_lmbox_post(&s->workers[w].lbox, ops[w]);
+			moon_lmbox_apply(&s->workers[w].lbox, s->workers[w].net, UINT64_MAX);
+		} else {
+			moon_lop_free_chain(ops[w]);
 		}
 	}
-	return 0;
+	free(ops);
+	return ret;
 }
 
 /* Workers must not take the signals meant for the control thread's loop. */
@@ -127,8 +129,8 @@ static void server_free(struct moon_server *s)
 	free(s->workers);
 	moon_gen_pub_deinit(&s->pub);
 	moon_net_shared_deinit(&s->shared);
-	free(s->bound);
-	free(s->uris);
+	moon_ltab_free(&s->lt);
+	moon_dot_free(&s->dot);
 	free(s);
 }
 
@@ -144,7 +146,7 @@ int moon_server_start(struct moon_gen *gen, struct moon_diag *diag, struct moon_
 	moon_gen_pub_init(&s->pub, gen);
 	moon_net_shared_init(&s->shared, c->tcp.max_connections, c->tcp.max_connections_per_client);
 	struct moon_net_config cfg = net_config(c);
-	int ret = copy_listeners(s, gen);
+	int ret = moon_ltab_init(&s->lt, gen->listeners, gen->n_listeners);
 	if (!ret) {
 		s->workers = calloc(s->nworkers, sizeof(*s->workers));
 		ret = s->workers ? 0 : -ENOMEM;
@@ -153,8 +155,10 @@ int moon_server_start(struct moon_gen *gen, struct moon_diag *diag, struct moon_
 		ret = moon_worker_init(&s->workers[w], w, &s->pub, &cfg, &s->shared);
 	if (ret)
 		moon_diag_add(diag, NULL, 0, 0, "cannot start workers: %s", moon_strerror(ret));
-	for (size_t i = 0; !ret && i < s->n_bound; i++)
-		ret = bind_listener(s, (uint16_t)i, diag);
+	if (!ret)
+		ret = bind_all(s, diag);
+	if (!ret)
+		moon_dot_publish(&s->dot, gen);
 	if (!ret)
 		ret = start_threads(s);
 	if (ret) {
@@ -167,8 +171,8 @@ int moon_server_start(struct moon_gen *gen, struct moon_diag *diag, struct moon_
 
 const struct moon_gen_listener *moon_server_listeners(const struct moon_server *s, size_t *n)
 {
-	*n = s->n_bound;
-	return s->bound;
+	*n = s->lt.n;
+	return s->lt.l;
 }
 
 unsigned moon_server_workers(const struct moon_server *s)
@@ -183,47 +187,59 @@ void moon_server_swap_generation(struct moon_server *s, struct moon_gen *next)
 		moon_worker_wake(&s->workers[w]);
 }
 
-/* Listeners are bound only at start: say what a reload cannot apply. */
-static void warn_listeners(const struct moon_server *s, const struct moon_gen *gen)
+struct moon_gen *moon_server_current(const struct moon_server *s)
 {
-	for (size_t i = 0; i < gen->n_listeners; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)&gen->listeners[i].addr;
-		bool known = false;
-		for (size_t j = 0; j < s->n_bound && !known; j++)
-			known = moon_net_addr_equal(sa, (const struct sockaddr *)&s->bound[j].addr);
-		if (!known)
-			moon_warn(SERVER, "reload: new listener %s needs a restart",
-				  gen->listeners[i].uri);
-	}
+	return atomic_load(&s->pub.cur);
 }
 
-int moon_server_reload(struct moon_server *s, const char *path, struct moon_diag *diag)
+const struct moon_ltab *moon_server_ltab(const struct moon_server *s)
 {
-	struct moon_conf *conf;
-	int ret = path ? moon_conf_load_file(path, &conf, diag) :
-		moon_conf_load_string(moon_conf_default_yaml, "<embedded default>", &conf, diag);
+	return &s->lt;
+}
+
+/* Retirements first, in every worker's chain: a slot freed here may be
+ * taken by a listener the same reload adds. */
+static int retire_ops(struct moon_server *s, const struct moon_lplan *plan, uint64_t gen,
+		      struct moon_lop **ops)
+{
+	for (unsigned w = 0; w < s->nworkers; w++) {
+		struct moon_lop **end = &ops[w];
+		for (size_t i = 0; i < plan->n_removed; i++) {
+			*end = moon_lop_new(gen, MOON_LOP_RETIRE, plan->removed[i], -1, false);
+			if (!*end)
+				return -ENOMEM;
+			end = &(*end)->next;
+		}
+	}
+	return 0;
+}
+
+int moon_server_apply(struct moon_server *s, struct moon_gen *next, struct moon_lplan *plan,
+		      struct moon_diag *diag)
+{
+	struct moon_lop **ops = calloc(s->nworkers, sizeof(*ops));
+	if (!ops)
+		return -ENOMEM;
+	int ret = retire_ops(s, plan, next->id, ops);
+	for (size_t i = 0; !ret && i < plan->n_added; i++)
+		ret = open_listener(s, &plan->next, plan->added[i], next->id, ops, diag);
+	for (unsigned w = 0; w < s->nworkers; w++) {
+		if (ret)
+			moon_lop_free_chain(ops[w]);
+		else
+			moon_lmbox_post(&s->workers[w].lbox, ops[w]);
+	}
+	free(ops);
 	if (ret)
 		return ret;
-	struct moon_gen *cur = atomic_load(&s->pub.cur);
-	struct moon_diag restart = { 0 };
-	if (moon_conf_diff_restart(cur->conf, conf, &restart) > 0) {
-		for (size_t i = 0; i < restart.n; i++)
-			moon_warn(SERVER, "reload: %s", restart.msgs[i]);
-	}
-	moon_diag_free(&restart);
-	struct moon_gen *gen;
-	ret = moon_gen_new(conf, s->bound, s->n_bound, s->nworkers, diag, &gen);
-	if (ret)
-		return ret;
-	if (gen->zones_failed) {
-		moon_gen_release(gen);
-		return MOON_ESEMANTIC;
-	}
-	warn_listeners(s, gen);
-	const struct moon_conf *c = gen->conf;
+	moon_ltab_free(&s->lt);
+	s->lt = plan->next;
+	memset(&plan->next, 0, sizeof(plan->next));
+	const struct moon_conf *c = next->conf;
 	moon_net_shared_set_limits(&s->shared, c->tcp.max_connections,
 				   c->tcp.max_connections_per_client);
-	moon_server_swap_generation(s, gen);
+	moon_dot_publish(&s->dot, next);
+	moon_server_swap_generation(s, next);
 	return 0;
 }
 

@@ -5,9 +5,10 @@
  * Threads: every function here is called from the control thread (main);
  * workers only read the published generation pointer.
  *
- * Listeners are bound once, at start, from the first generation: a reload
- * that adds, removes or changes a listener address keeps the old set (and
- * logs that a restart is needed). tls:// listeners are not served yet.
+ * Listeners are bound at start from the first generation; a reload opens
+ * the ones its config adds and retires the ones it removes, and never
+ * touches the sockets of the others (server/listeners.h). tls://
+ * listeners serve DNS over TLS (server/dot.h).
  */
 #ifndef MOON_SERVER_SERVER_H
 #define MOON_SERVER_SERVER_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "server/gen.h"
+#include "server/listeners.h"
 #include "server/stats.h"
 #include "util/diag.h"
 
@@ -41,12 +43,23 @@ unsigned moon_server_workers(const struct moon_server *s);
  * the previous generation is freed once the last query using it is done. */
 void moon_server_swap_generation(struct moon_server *s, struct moon_gen *next);
 
+/* The generation in service (control thread: valid until the next swap,
+ * which only the control thread makes). */
+struct moon_gen *moon_server_current(const struct moon_server *s);
+/* The listener table: slot i is route i of the next generation too. */
+const struct moon_ltab *moon_server_ltab(const struct moon_server *s);
+
 /*
- * Reload: reads the config (path, or the embedded default when NULL),
- * loads its zones and swaps the new generation in. On any error (config,
- * zone) the running generation stays and diag says why. Returns 0 or the
- * error.
+ * Applies a reload that server/reload.c planned and built: opens the
+ * sockets of plan's added listeners (all or none: on error diag says which
+ * and nothing changed, next still belongs to the caller), then posts each
+ * worker its listener changes, adopts plan's table (plan->next is taken
+ * over) and publishes next (its reference is taken over).
  */
+int moon_server_apply(struct moon_server *s, struct moon_gen *next, struct moon_lplan *plan,
+		      struct moon_diag *diag);
+
+/* A reload now, as SIGHUP does (server/reload.h: moon_reload_run). */
 int moon_server_reload(struct moon_server *s, const char *path, struct moon_diag *diag);
 
 /* Sums the workers' counters (racy reads of monotonic counters). */

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "server/pipeline.h"
+#include "server/sources.h"
 #include "server/worker.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -122,7 +123,11 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		return;
 	}
 	struct moon_gen *before = w->gen.cur;
+	/* Removed listeners go first, answered by the generation that still
+	 * routes them; added ones start with the generation that routes them. */
+	moon_lmbox_apply(&w->lbox, w->net, 0);
 	moon_gen_user_update(&w->gen, w->pub);
+	moon_lmbox_apply(&w->lbox, w->net, w->gen.cur->id);
 	if (w->gen.cur == before)
 		return;
 	const struct moon_conf *c = w->gen.cur->conf;
@@ -143,6 +148,7 @@ int moon_worker_init(struct moon_worker *w, unsigned id, struct moon_gen_pub *pu
 	w->pub = pub;
 	w->gen.worker = id;
 	atomic_init(&w->stop, false);
+	moon_lmbox_init(&w->lbox);
 	int ret = pool_init(w);
 	if (ret)
 		return ret;
@@ -194,6 +200,8 @@ void moon_worker_stop(struct moon_worker *w)
 
 void moon_worker_deinit(struct moon_worker *w)
 {
+	if (w->loop)
+		moon_src_worker_exit(w);
 	if (w->net) {
 		moon_net_worker_close(w->net);
 		if (!moon_net_worker_free(w->net))
@@ -201,6 +209,7 @@ void moon_worker_deinit(struct moon_worker *w)
 	}
 	if (w->gen.cur)
 		moon_gen_user_leave(&w->gen);
+	moon_lmbox_deinit(&w->lbox);
 	if (w->loop)
 		ev_loop_destroy(w->loop);
 	if (w->bufs)

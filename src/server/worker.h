@@ -18,6 +18,7 @@
 #include "net/net.h"
 #include "query/query.h"
 #include "server/gen.h"
+#include "server/listeners.h"
 #include "server/stats.h"
 #include "zone/zone.h"
 
@@ -43,6 +44,8 @@ struct moon_worker {
 	struct moon_gen_pub *pub;
 	struct moon_gen_user gen;
 	struct moon_net_worker *net;
+	struct moon_lmbox lbox;         /* listeners a reload adds or removes */
+	struct moon_fwdw *fwdw;         /* forwarding state per block (server/sources.h) */
 	struct moon_stats stats;
 	struct moon_slot *slots;
 	struct moon_slot *free;

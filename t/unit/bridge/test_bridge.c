@@ -314,7 +314,9 @@ static void test_stage_rules(void)
 	const struct moon_ffi_tresult *r = ask(h, "a.example", MOON_T_A);
 	ok(r->errors == 1 && !r->dropped && r->rcode == MOON_RCODE_NOERROR,
 	   "a log hook cannot write, and its error does not change the reply");
-	ok(strstr(moon_ffi_t_error(h, 0), "not allowed in this stage"), "with a clear message");
+	const char *e = moon_ffi_t_error(h, 0);
+	if (!ok(e && strstr(e, "not allowed in this stage"), "with a clear message"))
+		printf("# %s\n", e ? e : "(none)");
 	moon_ffi_t_free(h);
 
 	/* q kept past its hook is refused. */

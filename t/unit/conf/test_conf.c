@@ -113,7 +113,7 @@ static void test_full(void)
 	is_str(conf->identity.id_server, "ns1.example", "identity.id_server");
 	is_str(conf->identity.hostname, "ns1", "identity.hostname");
 	ok(conf->identity.version == NULL, "identity.version null");
-	is_int(conf->n_servers, 2, "two blocks");
+	is_int(conf->n_servers, 3, "three blocks");
 	const struct moon_conf_server *s = &conf->servers[0];
 	is_str(s->name, "public", "servers[0].name");
 	is_int(s->n_listen, 2, "servers[0] has two listeners");
