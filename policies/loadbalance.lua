@@ -66,7 +66,8 @@ local function client_net(q, bits4, bits6)
 	if ecs and #ecs >= 4 then
 		local family, source = byte(ecs, 2), byte(ecs, 3)
 		local size = family == 1 and 4 or family == 2 and 16 or nil
-		if size and source <= size * 8 and #ecs - 4 <= size then
+		-- A source prefix of 0 says nothing about where the client is.
+		if size and source > 0 and source <= size * 8 and #ecs - 4 <= size then
 			local a = ecs:sub(5) .. ZERO16:sub(1, size - (#ecs - 4))
 			local want = size == 4 and bits4 or bits6
 			return a, source < want and source or want

@@ -11,8 +11,8 @@
 --   long_label  a label of max_label (40) bytes or more
 --   long_name   a subdomain of max_name (100) bytes or more
 --   many_labels max_labels (6) labels or more in the subdomain
---   entropy     Shannon entropy of the subdomain's characters of at least
---               min_entropy (4.0) bits per character (subdomains of 20+)
+--   entropy     Shannon entropy of the characters of the longest label
+--               (of 20 or more) of at least min_entropy (4.0) bits each
 --   hex, base32, base64, binary   a label that looks encoded
 -- and of the registered domain, over a sliding window shared by all
 -- workers (moon.shared):
@@ -50,6 +50,9 @@ local WEIGHTS = {
 -- TXT/NULL share is counted in the same number as the unique names:
 -- value = unique + TXT_UNIT * txt (doubles are exact far beyond both).
 local TXT_UNIT = 2 ^ 24
+
+-- Types tunnels use that moon.type does not name.
+local EXTRA_TYPES = { NULL = 10 }
 
 local ACTIONS = { log = 1, tag = 2, refuse = 3, block = 4 }
 
@@ -138,18 +141,14 @@ for i = 0, 255 do
 	counts[i] = 0
 end
 
--- Shannon entropy, bits per character, of name[1..last] without dots.
-local function entropy(name, last)
-	local n = 0
-	for i = 1, last do
+-- Shannon entropy, bits per character, of name[s..e].
+local function entropy(name, s, e)
+	for i = s, e do
 		local c = byte(name, i)
-		if c ~= 46 then
-			counts[c] = counts[c] + 1
-			n = n + 1
-		end
+		counts[c] = counts[c] + 1
 	end
 	local sum = 0
-	for i = 1, last do
+	for i = s, e do
 		local c = byte(name, i)
 		local k = counts[c]
 		if k > 0 then
@@ -157,7 +156,8 @@ local function entropy(name, last)
 			counts[c] = 0
 		end
 	end
-	if n == 0 then
+	local n = e - s + 1
+	if n <= 0 then
 		return 0
 	end
 	return (log(n) - sum / n) / LN2
@@ -254,7 +254,8 @@ return function(opts)
 
 	local txt_types = {}
 	for k, v in ipairs(opts.types) do
-		local n = type(v) == "number" and v or (type(v) == "string" and moon.type[v:upper()])
+		local n = type(v) == "number" and v
+			or (type(v) == "string" and (moon.type[v:upper()] or EXTRA_TYPES[v:upper()]))
 		if type(n) ~= "number" then
 			error("option types[" .. k .. "]: a record type, not " .. tostring(v), 0)
 		end
@@ -323,6 +324,7 @@ return function(opts)
 
 		-- One pass over the labels.
 		local maxlab, nlabels = 0, 0
+		local long_s = 0                        -- where the longest label starts
 		local enc, enc_s, enc_e = nil, 0, 0    -- the strongest encoded-label sign
 		local labstart = 1
 		local digits, alpha, nonhex, hyphens, other = 0, 0, 0, 0, 0
@@ -333,6 +335,7 @@ return function(opts)
 				nlabels = nlabels + 1
 				if len > maxlab then
 					maxlab = len
+					long_s = labstart
 				end
 				if len >= 16 and not enc then
 					if other > 0 then
@@ -386,8 +389,8 @@ return function(opts)
 			score = score + w[enc]
 		end
 		local h
-		if last - nlabels + 1 >= 20 then
-			h = entropy(name, last)
+		if maxlab >= 20 then
+			h = entropy(name, long_s, long_s + maxlab - 1)
 			if h >= min_entropy then
 				score = score + w.entropy
 			end

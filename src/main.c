@@ -214,7 +214,9 @@ static int after_start(struct ev_loop *loop, struct control *ctl, const struct o
 			   moon_privdrop_apply(&p, &diag)))
 		ret = -EPERM;
 	struct moon_reload_opts ro = {
-		.path = ctl->config, .watch = true, .log_level_fixed = o->level_set,
+		.path = ctl->config, .watch = true,
+		/* Without a file the level is the banner's, not the default's. */
+		.log_level_fixed = o->level_set || !ctl->config,
 	};
 	if (!ret)
 		ret = moon_reload_new(loop, ctl->srv, &ro, &ctl->reload);

@@ -43,9 +43,10 @@ const struct moon_conf_item moon__conf_tls_keys[] = {
 		 "full handshake." },
 	{ .name = "max_new_sessions_per_client", .type = MOON_CONF_INT, .flags = RL,
 	  F(max_new_sessions_per_client), .min = 0, .max = 1000000, .def = "100",
-	  .doc = "Full TLS handshakes one client address may start per second (a burst of "
-		 "as many is allowed); further connections are closed at once. Resumed "
-		 "sessions do not count. 0 = unlimited." },
+	  .doc = "Full TLS handshakes one client address may make per second (a burst of "
+		 "as many is allowed); further ones fail right after the client's hello, "
+		 "before the costly key exchange. Resumed sessions do not count. "
+		 "0 = unlimited." },
 	{ .name = "where", .type = MOON_CONF_STR, .flags = MOON_CONF_INTERNAL, F(where) },
 	{ .name = NULL },
 };

@@ -474,7 +474,8 @@ void moon__net_tcp_complete(struct moon_net_worker *nw, struct moon_net_pkt *pkt
  * if the client had closed its side. */
 static void retire_conn(struct tcp_conn *c)
 {
-	if (!c->eof && c->rlen < c->rcap) {
+	/* Not under TLS: raw bytes there belong to OpenSSL. */
+	if (!c->ssl && !c->eof && c->rlen < c->rcap) {
 		ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
 		if (n > 0)
 			c->rlen += (size_t)n;

@@ -25,6 +25,7 @@ enum {
 	TLS_WRITE_WANTS_READ = 1 << 2,   /* SSL_write waits for the socket to be readable */
 	TLS_READ_MORE = 1 << 3,          /* reading stopped on our limits: OpenSSL may hold data */
 	TLS_DEAD = 1 << 4,               /* a fatal error: no close_notify */
+	TLS_REFUSED = 1 << 5,            /* stopped by the new-session rate */
 };
 
 /* Application bytes per SSL_write: one full TLS record. Replies are
@@ -112,14 +113,23 @@ static void fail(struct tcp_conn *c, const char *what)
 	moon__net_tcp_close(c);
 }
 
+/* OpenSSL calls this once it parsed the ClientHello of a full handshake
+ * (never for a resumed session), before the costly part: the key
+ * exchange and the signature. That is where a client's new sessions are
+ * counted and, over the rate, refused. */
+static int full_handshake_cb(SSL *ssl, void *arg)
+{
+	struct tcp_conn *c = arg;
+	if (moon_tls_rate_take(&c->tls->rate, (struct sockaddr *)&c->peer, moon_now_ms()) == 0)
+		return 1;
+	c->tls_flags |= TLS_REFUSED;
+	c->nw->tls_st.refused_rate++;
+	return 0;
+}
+
 void moon__net_tls_start(struct tcp_conn *c, struct moon_tls_listener *l)
 {
 	struct moon_net_worker *nw = c->nw;
-	if (moon_tls_rate_take(&l->rate, (struct sockaddr *)&c->peer, moon_now_ms())) {
-		nw->tls_st.refused_rate++;
-		moon__net_tcp_close(c);
-		return;
-	}
 	SSL *ssl = NULL;
 	uint32_t timeout_ms = 0;
 	pthread_mutex_lock(&l->lock);
@@ -135,6 +145,7 @@ void moon__net_tls_start(struct tcp_conn *c, struct moon_tls_listener *l)
 		return;
 	}
 	SSL_set_accept_state(ssl);
+	SSL_set_cert_cb(ssl, full_handshake_cb, c);
 	c->ssl = ssl;
 	c->tls = l;
 	c->tls_flags = TLS_HANDSHAKE;
@@ -214,10 +225,8 @@ static void handshake_done(struct tcp_conn *c)
 	nw->tls_st.handshakes++;
 	if (SSL_version(c->ssl) == TLS1_3_VERSION)
 		nw->tls_st.tls13++;
-	if (SSL_session_reused(c->ssl)) {
+	if (SSL_session_reused(c->ssl))
 		nw->tls_st.resumed++;
-		moon_tls_rate_refund(&c->tls->rate, (struct sockaddr *)&c->peer);
-	}
 	c->last_active = ev_now(nw->loop);
 	ev_io_stop(nw->loop, &c->wio);
 	ev_timer_stop(nw->loop, &c->timer);
@@ -246,7 +255,8 @@ static void handshake(struct tcp_conn *c)
 		ev_io_start(loop, &c->wio);
 		return;
 	default:
-		c->nw->tls_st.handshake_failed++;
+		if (!(c->tls_flags & TLS_REFUSED))
+			c->nw->tls_st.handshake_failed++;
 		fail(c, "handshake");
 	}
 }

@@ -11,12 +11,12 @@
  *
  * A DoT listener address has one struct moon_tls_listener, shared by every
  * worker's socket on it. It holds the current context (certificate, key,
- * settings); replacing it (a reload, or a certificate file that changed)
- * affects new connections only, running ones keep the SSL_CTX they started
- * with. A certificate file that changes reloads the config (server/dot.h),
- * which brings a new context. It also holds the per-client new-session rate limiter: a
- * connection from a client whose bucket is empty is closed at accept, and
- * a handshake that resumes a session gives its token back.
+ * settings); replacing it (a reload, which a changed certificate file
+ * triggers: server/dot.h) affects new connections only, running ones keep
+ * the SSL_CTX they started with. It also holds the per-client new-session
+ * rate limiter: a full handshake takes a token once the client's hello is
+ * read, before the costly key exchange and signature, and fails when the
+ * client's bucket is empty; a resumed session takes none.
  *
  * Threads: moon_tls_listener_* are for the control thread, except that
  * workers read the context under the listener's lock when they accept.
@@ -48,7 +48,7 @@ struct moon_tls_stats {
 	uint64_t tls13;                  /* of handshakes: TLS 1.3 */
 	uint64_t handshake_failed;       /* the peer or its certificate was not acceptable */
 	uint64_t handshake_timeouts;     /* closed: no complete handshake in time */
-	uint64_t refused_rate;           /* closed at accept: new-session rate per client */
+	uint64_t refused_rate;           /* full handshakes refused: new-session rate */
 };
 
 void moon_tls_listener_init(struct moon_tls_listener *l);

@@ -138,19 +138,6 @@ int moon_tls_rate_take(struct moon_tls_rate *r, const struct sockaddr *sa, int64
 	return ret;
 }
 
-void moon_tls_rate_refund(struct moon_tls_rate *r, const struct sockaddr *sa)
-{
-	uint32_t rate = atomic_load_explicit(&r->rate, memory_order_relaxed);
-	uint8_t key[16];
-	key_of(sa, key);
-	struct moon_tls_rate_shard *s = shard_of(r, key);
-	pthread_mutex_lock(&s->lock);
-	struct moon_tls_rate_entry *e = find(s, key);
-	if (e && e->milli + 1000u <= rate * 1000u)
-		e->milli += 1000;
-	pthread_mutex_unlock(&s->lock);
-}
-
 uint32_t moon_tls_rate_tracked(struct moon_tls_rate *r)
 {
 	uint32_t n = 0;

@@ -4,7 +4,8 @@
  * continuously) in a hash table split into lock-striped shards, like the
  * connection counts of connlimit.h. A full handshake costs the server far
  * more than a query, so a client that opens connection after connection
- * without resuming is refused at accept once its bucket is empty.
+ * without resuming is refused once its bucket is empty (net/tls.c takes a
+ * token per full handshake; resumed sessions are not counted).
  *
  * Memory: each shard keeps at most MOON_TLS_RATE_SHARD_MAX addresses. An
  * address whose bucket has refilled completely carries no information and
@@ -52,9 +53,6 @@ void moon_tls_rate_set(struct moon_tls_rate *r, uint32_t rate);
  * or MOON_ELIMIT when the bucket is empty. Out of memory admits the client
  * (the limiter protects the server, it must not lock clients out). */
 int moon_tls_rate_take(struct moon_tls_rate *r, const struct sockaddr *sa, int64_t now_ms);
-/* Gives a token back: the session turned out to be resumed, which is
- * cheap and not counted. */
-void moon_tls_rate_refund(struct moon_tls_rate *r, const struct sockaddr *sa);
 /* Addresses currently tracked (tests). */
 uint32_t moon_tls_rate_tracked(struct moon_tls_rate *r);
 

@@ -29,7 +29,7 @@ import helpers as h
 EXAMPLES = sorted(glob.glob(os.path.join(h.EXAMPLES, "*.yaml")))
 TEST_LINE = re.compile(r"^#\s*test:\s*(?:@(?P<at>\S+)\s+)?(?P<qname>\S+)\s+(?P<qtype>\S+)\s+->"
                        r"\s+(?P<rcode>[A-Z]+)\s*(?P<rdata>.*)$")
-LISTEN = re.compile(r"dns://(?P<addr>\[[0-9a-fA-F:.]+\]|[0-9.]+):(?P<port>\d+)")
+LISTEN = re.compile(r"(?P<scheme>dns|tls)://(?P<addr>\[[0-9a-fA-F:.]+\]|[0-9.]+):(?P<port>\d+)")
 
 
 def parse_tests(path):
@@ -68,14 +68,16 @@ def test_example_passes_check(path):
 
 def relocate(path, workdir):
     """Copies the examples directory into workdir and gives the listen
-    addresses of `path` free ports. Returns (new config path, {old port:
-    new port}, (address, old port) of the first listener)."""
+    addresses of `path` (dns:// and tls://) free ports. Returns (new config
+    path, {old port: new port}, (address, old port) of the first dns://
+    listener)."""
     dst = os.path.join(workdir, "examples")
     shutil.copytree(h.EXAMPLES, dst)
     with open(path) as f:
         lines = f.read().splitlines()
     found = [m for ln in lines if not ln.lstrip().startswith("#") for m in LISTEN.finditer(ln)]
-    assert found, f"{path}: no dns:// listen address"
+    dns_found = [m for m in found if m["scheme"] == "dns"]
+    assert dns_found, f"{path}: no dns:// listen address"
     v6 = any(m["addr"].startswith("[") for m in found)
     ports = {}
     for m in found:
@@ -84,12 +86,13 @@ def relocate(path, workdir):
         ports[old] = h.free_port(v6=v6 and h.ipv6_loopback())
 
     def swap(m):
-        return f"dns://{m['addr']}:{ports[int(m['port'])]}"
+        return f"{m['scheme']}://{m['addr']}:{ports[int(m['port'])]}"
     out = os.path.join(dst, os.path.basename(path))
     with open(out, "w") as f:
         f.write("\n".join(ln if ln.lstrip().startswith("#") else LISTEN.sub(swap, ln)
                           for ln in lines) + "\n")
-    return out, ports, (found[0]["addr"].strip("[]"), int(found[0]["port"]))
+    first = dns_found[0]
+    return out, ports, (first["addr"].strip("[]"), int(first["port"]))
 
 
 def rdata_set(qtype, texts):

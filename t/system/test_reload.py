@@ -35,6 +35,21 @@ def zone(value, serial=1, extra=""):
         """) + extra
 
 
+def policy(value):
+    """A policy answering www.p.test. itself, with `value`."""
+    return textwrap.dedent(f"""\
+        return function(opts)
+          return {{
+            query = function(q)
+              if q.name == "www.p.test." then
+                return q:reply{{ answer = {{ "@ 60 A {value}" }} }}
+              end
+            end,
+          }}
+        end
+        """)
+
+
 def config(ports, a_file="a.zone", b_file="b.zone", c_value="203.0.113.1", extra=""):
     listen = ", ".join(f'"dns://127.0.0.1:{p}"' for p in ports)
     return textwrap.dedent(f"""\
@@ -43,6 +58,9 @@ def config(ports, a_file="a.zone", b_file="b.zone", c_value="203.0.113.1", extra
         servers:
           - name: t
             listen: [ {listen} ]
+            zones: [ a.test., b.test., c.test., p.test. ]
+            policies:
+              - script: pol.lua
             zone_files:
               - {{ origin: a.test., file: {a_file} }}
               - {{ origin: b.test., file: {b_file} }}
@@ -93,7 +111,8 @@ class Server:
 
     def __init__(self, pool, ports, **kw):
         self.ports = ports
-        files = {"a.zone": zone("192.0.2.1"), "b.zone": zone("198.51.100.1")}
+        files = {"a.zone": zone("192.0.2.1"), "b.zone": zone("198.51.100.1"),
+                 "pol.lua": policy("203.0.114.1")}
         self.d = pool.moondns(config(ports, **kw), ports[0], files=files, name="reload",
                               probe_name="www.a.test.")
         self.dir = os.path.dirname(self.d.config_path)
@@ -164,6 +183,14 @@ def test_a_changed_zone_file_is_reloaded_alone(own_servers):
     assert "zone a.test. loaded" not in log, log
     assert addrs(port, "www.b.test.") == ["198.51.100.2"]
     assert addrs(port, "www.a.test.") == ["192.0.2.1"]
+    # A changed policy file is a reload too (the policy is compiled anew).
+    assert addrs(port, "www.p.test.") == ["203.0.113.1".replace("113", "114")]
+    mark = s.mark()
+    replace(s.path("pol.lua"), policy("203.0.114.2"))
+    out = s.wait_result(mark)
+    assert "reload (pol.lua changed)" in log_since(s.d, mark), log_since(s.d, mark)
+    assert "(0 reloaded, 3 unchanged)" in out[-1], out
+    assert addrs(port, "www.p.test.") == ["203.0.114.2"]
     # Touching a file without changing it reloads nothing.
     mark = s.mark()
     replace(s.path("a.zone"), zone("192.0.2.1"))
@@ -186,13 +213,14 @@ def test_kubernetes_configmap_swap_triggers_a_reload(own_servers, tmp_path):
                                                c_value=c_value))
         (d / "a.zone").write_text(zone(a_value))
         (d / "b.zone").write_text(zone("198.51.100.1"))
+        (d / "pol.lua").write_text(policy("203.0.114.1"))
         tmp = mount / "..data_tmp"
         os.symlink(d.name, tmp)
         os.rename(tmp, mount / "..data")
         return d
 
     first = publish(1, "203.0.113.1", "192.0.2.1")
-    for name in ("moondns.yaml", "a.zone", "b.zone"):
+    for name in ("moondns.yaml", "a.zone", "b.zone", "pol.lua"):
         os.symlink(f"..data/{name}", mount / name)
     d = own_servers.moondns(None, port, name="k8s", config_path=str(mount / "moondns.yaml"),
                             probe_name="www.a.test.")
@@ -256,7 +284,7 @@ class Load:
     """A steady UDP query stream at `rate` per second: every query must be
     answered, with NOERROR and an address that some configuration had."""
 
-    NAMES = ("www.a.test.", "www.b.test.", "www.c.test.")
+    NAMES = ("www.a.test.", "www.b.test.", "www.c.test.", "www.p.test.")
 
     def __init__(self, port, rate, valid):
         self.port, self.rate, self.valid = port, rate, valid
@@ -323,14 +351,15 @@ def test_twenty_reloads_under_load_lose_nothing(own_servers):
     a, b = h.free_port(), h.free_port()
     s = Server(own_servers, [a])
     valid = {"www.a.test.": {"192.0.2.1"}, "www.b.test.": {"198.51.100.1"},
-             "www.c.test.": {"203.0.113.1"}}
+             "www.c.test.": {"203.0.113.1"}, "www.p.test.": {"203.0.114.1"}}
     load = Load(a, 2000 / h.SLOW, valid)
     load.start()
     state = {"ports": [a], "c": "203.0.113.1"}
     kinds = []
     try:
         for i in range(20):
-            kind = ("config", "invalid", "zone", "listener+", "listener-")[i % 5]
+            kind = ("config", "invalid", "zone", "listener+", "policy", "listener-",
+                    "bad policy")[i % 7]
             kinds.append(kind)
             mark = s.mark()
             if kind == "config":
@@ -340,6 +369,12 @@ def test_twenty_reloads_under_load_lose_nothing(own_servers):
                 value = f"198.51.100.{10 + i}"
                 valid["www.b.test."].add(value)
                 replace(s.path("b.zone"), zone(value, serial=10 + i))
+            elif kind == "policy":
+                value = f"203.0.114.{10 + i}"
+                valid["www.p.test."].add(value)
+                replace(s.path("pol.lua"), policy(value))
+            elif kind == "bad policy":
+                replace(s.path("pol.lua"), "return function(opts) error('bad') end\n")
             elif kind == "listener+":
                 state["ports"] = [a, b]
             elif kind == "listener-":
@@ -351,7 +386,9 @@ def test_twenty_reloads_under_load_lose_nothing(own_servers):
             s.hup()
             out = s.wait_result(mark)
             ok = out[0].startswith("reload: generation")
-            assert ok == (kind != "invalid"), (kind, out)
+            assert ok == (kind not in ("invalid", "bad policy")), (kind, out)
+            if kind == "bad policy":
+                replace(s.path("pol.lua"), policy(sorted(valid["www.p.test."])[-1]))
             time.sleep(0.45)
     finally:
         total, lost, bad = load.finish()
@@ -381,9 +418,10 @@ def test_user_switch_after_binding(own_servers, tmp_path):
     work = tempfile.mkdtemp(prefix="moondns-user-")
     try:
         os.chmod(work, 0o755)
-        for name, value in (("a.zone", "192.0.2.1"), ("b.zone", "198.51.100.1")):
+        for name, text in (("a.zone", zone("192.0.2.1")), ("b.zone", zone("198.51.100.1")),
+                           ("pol.lua", policy("203.0.114.1"))):
             with open(os.path.join(work, name), "w") as f:
-                f.write(zone(value))
+                f.write(text)
         port, low = h.free_port(), _free_low_port()
         path = os.path.join(work, "moondns.yaml")
         replace(path, config([port], extra="user: nobody\n"))

@@ -34,11 +34,12 @@ class Seen:
         self.sport = sport
         self.t = time.monotonic()
         self.qid = struct.unpack("!H", raw[:2])[0] if len(raw) >= 2 else None
-        self.flags = msg.flags if msg else 0
-        self.do = bool(msg and msg.edns >= 0 and msg.ednsflags & dns.flags.DO)
-        q = msg.question[0] if msg and msg.question else None
-        self.qname = q.name.to_text() if q else None
-        self.qtype = q.rdtype if q else None
+        ok = msg is not None
+        self.flags = msg.flags if ok else 0
+        self.do = bool(ok and msg.edns >= 0 and msg.ednsflags & dns.flags.DO)
+        q = msg.question[0] if ok and msg.question else None
+        self.qname = q.name.to_text() if q is not None else None
+        self.qtype = q.rdtype if q is not None else None
 
 
 def reply(query, rcode=0, answer=(), authority=(), additional=(), tc=False, aa=True,
@@ -63,7 +64,7 @@ def reply(query, rcode=0, answer=(), authority=(), additional=(), tc=False, aa=T
                 rest = parts[1]
             rtype, rdata = rest.split(None, 1)
             sec.append(dns.rrset.from_text(name, rttl, "IN", rtype, rdata))
-    return r.to_wire()
+    return r.to_wire(max_size=65535)
 
 
 def answer_a(addr="192.0.2.1", ttl=300):
@@ -144,6 +145,8 @@ class Upstream:
                 raw, peer = self.udp.recvfrom(65535)
             except OSError:
                 return
+            if self.stopping or not peer:
+                return
             msg = self._record("udp", raw, peer[1])
             items = self.handler(msg, raw, "udp") or []
             self._send_items(items, lambda b, p=peer: self.udp.sendto(b, p))
@@ -180,3 +183,5 @@ class Upstream:
             except OSError:
                 pass
             s.close()
+        for t in self.threads:
+            t.join(timeout=2)

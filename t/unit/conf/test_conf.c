@@ -238,8 +238,20 @@ static void test_listen(void)
 	       "port out of range", "bad port");
 	is_str(fails("servers:\n  - name: a\n    zones: [a.test]\n"
 		     "    listen: [\"dns://127.0.0.1\", \"tls://[::1]\"]\n"),
-	       "moondns.yaml:4:33: servers[0].listen[1]: tls:// listeners need the tls: section, "
-	       "which this version does not support yet", "tls:// is not supported yet");
+	       "moondns.yaml:4:33: servers[0].listen[1]: tls:// listeners need a tls: section "
+	       "with cert and key", "tls:// without tls: (never cleartext)");
+	is_str(fails("servers:\n  - name: a\n    zones: [a.test]\n"
+		     "    listen: [\"tls://[::1]\"]\n    tls: {cert: a.crt}\n"),
+	       "moondns.yaml:5:10: servers[0].tls.key: required: a tls section needs cert and key",
+	       "tls: without key");
+	is_int(load("servers:\n  - name: a\n    zones: [a.test]\n"
+		    "    listen: [\"tls://[::1]\"]\n    tls: {cert: a.crt, key: /k/a.key}\n"), 0,
+	       "tls:// with cert and key");
+	ok(conf && conf->servers[0].tls.enabled && conf->servers[0].tls.session_tickets &&
+	   conf->servers[0].tls.handshake_timeout_ms == 5000 &&
+	   conf->servers[0].tls.max_new_sessions_per_client == 100 &&
+	   !conf->servers[0].tls.client_ca && !strcmp(conf->servers[0].tls.key, "/k/a.key") &&
+	   !strcmp(conf->servers[0].tls.where, "moondns.yaml:5:10"), "tls: defaults");
 	is_str(fails("servers:\n  - name: a\n    zones: [a.test]\n"
 		     "    listen: [\"dns://127.0.0.1\", \"dns://127.0.0.1:53\"]\n"),
 	       "moondns.yaml:4:33: servers[0].listen[1]: 'dns://127.0.0.1:53' is the same address "
@@ -319,8 +331,8 @@ static void test_cross_checks(void)
 	       "clash through a zone_files origin");
 	is_str(fails("servers:\n" BLOCK2("a", "dns://127.0.0.1", "a.test")
 		     BLOCK2("b", "tls://127.0.0.1:53", "b.test")),
-	       "moondns.yaml:6:14: servers[1].listen[0]: tls:// listeners need the tls: section, "
-	       "which this version does not support yet\n"
+	       "moondns.yaml:6:14: servers[1].listen[0]: tls:// listeners need a tls: section "
+	       "with cert and key\n"
 	       "moondns.yaml:6:14: servers[1].listen[0]: 'tls://127.0.0.1:53' and "
 	       "servers[0].listen[0] 'dns://127.0.0.1' use the same TCP port",
 	       "dns and tls on one port");

@@ -407,11 +407,19 @@ static void test_rate(SSL_CTX *cctx)
 {
 	use_ctx(server_ctx(NULL, 2, 400));
 	struct client c[3];
+	uint8_t q[64], r[64];
+	size_t n = frame(q, 2, 16);
 	ok(client_open(&c[0], cctx, NULL), "1st new session");
+	ok(send_all(&c[0], q, (int)n) && read_reply(&c[0], r) == 16, "answered (ticket read)");
+	SSL_SESSION *sess = SSL_get1_session(c[0].ssl);
 	ok(client_open(&c[1], cctx, NULL), "2nd new session");
 	ok(!client_open(&c[2], cctx, NULL), "3rd within the second: refused");
 	for (int i = 0; i < 3; i++)
 		client_close(&c[i]);
+	ok(client_open(&c[0], cctx, sess) && SSL_session_reused(c[0].ssl),
+	   "a resumed session is not counted: served");
+	client_close(&c[0]);
+	SSL_SESSION_free(sess);
 	usleep(600 * 1000);
 	ok(client_open(&c[0], cctx, NULL), "a token later: served again");
 	client_close(&c[0]);

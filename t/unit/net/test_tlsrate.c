@@ -1,7 +1,6 @@
 /*
  * The per-client new-session limiter: a bucket of `rate` tokens per
- * address, refilled continuously, refunds for resumed sessions, separate
- * addresses, and a rate change.
+ * address, refilled continuously, separate addresses, and a rate change.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,10 +49,6 @@ int main(void)
 	is_int(moon_tls_rate_take(&r, v4("192.0.2.1", &a), t + 340), 0,
 	       "340 ms later: a token refilled");
 	is_int(moon_tls_rate_take(&r, v4("192.0.2.1", &a), t + 340), MOON_ELIMIT, "and used");
-
-	moon_tls_rate_refund(&r, v4("192.0.2.1", &a));
-	is_int(moon_tls_rate_take(&r, v4("192.0.2.1", &a), t + 340), 0,
-	       "a refunded token (resumed session) can be used again");
 
 	is_int(moon_tls_rate_take(&r, v4("192.0.2.1", &a), t + 60000), 0, "a minute later");
 	is_int(moon_tls_rate_take(&r, v4("192.0.2.1", &a), t + 60000), 0, "the bucket holds");

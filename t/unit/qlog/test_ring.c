@@ -132,7 +132,6 @@ static void test_threads(void)
 	}
 	pthread_join(t, NULL);
 	printf("# delivered %zu, dropped %llu\n", got, (unsigned long long)atomic_load(&shared.dropped));
-	ok(got > 1000, "the consumer got a good share");
 	is_int(out_of_order, 0, "consumer sees records in order and whole");
 	is_int(got + atomic_load(&shared.dropped), N, "every record delivered or counted dropped");
 	is_int(atomic_load(&shared.pushed), got, "pushed == delivered");
