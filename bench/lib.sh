@@ -20,6 +20,8 @@ CLI_CPU=${CLI_CPU:-0}
 # server's socket buffer; TCP: persistent, pipelined connections.
 UDP_ARGS=${UDP_ARGS:--c 4 -q 200 -t 1}
 TCP_ARGS=${TCP_ARGS:--m tcp -c 20 -q 200 -t 2}
+# DNS over TLS: 20 persistent TLS connections, pipelined (as in the peer benchmarks).
+DOT_ARGS=${DOT_ARGS:--m dot -c 20 -q 200 -t 2}
 START_TIMEOUT=${START_TIMEOUT:-120}
 # Servers and dnsperf run at nice -20 so that other work on the machine (builds, fuzzers) gets
 # almost no share of the two cores while a run is measured. NICE=0 turns this off.
@@ -47,6 +49,19 @@ ensure_deps() {
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
 		die "could not install ${missing[*]}"
+}
+
+# The peers of the dot scenario, best effort: one that cannot be installed is skipped.
+ensure_dot_deps() {
+	local missing=() pair sudo=""
+	for pair in unbound:unbound kresd:knot-resolver dnsdist:dnsdist openssl:openssl; do
+		command -v "${pair%%:*}" > /dev/null 2>&1 || missing+=("${pair#*:}")
+	done
+	[ ${#missing[@]} = 0 ] && return 0
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	log "installing for dot: ${missing[*]}"
+	$sudo apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+		log "could not install ${missing[*]}: those servers are skipped"
 }
 
 # --- one benchmark at a time on this machine ---------------------------------------------------
@@ -142,13 +157,19 @@ version_of() {
 	moondns_b) echo "B: ${MOONDNS_B:-$MOONDNS}${MOONDNS_B_ENV:+ with $MOONDNS_B_ENV}" ;;
 	knotd) knotd -V | awk '{print $NF}' ;;
 	nsd) nsd -v 2>&1 | awk 'NR == 1 {print $NF}' ;;
+	unbound) unbound -V 2>&1 | awk 'NR == 1 {print $NF}' ;;
+	kresd) kresd --version 2>&1 | awk 'NR == 1 {print $NF}' ;;
+	dnsdist) dnsdist --version 2>&1 | awk 'NR == 1 {print $2}' ;;
 	floor) echo "-" ;;
 	esac
 }
 
-# render TEMPLATE OUT: replaces @RUN@ @PORT@ @ZONE@ from the variables RUN PORT ZONE
+# render TEMPLATE OUT: replaces @RUN@ @PORT@ @ZONE@ from the variables RUN PORT ZONE (and,
+# for the DoT templates, @TLSPORT@ @UPPORT@ @CERT@ @KEY@ from TLSPORT UPPORT CERT KEY)
 render() {
-	sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$PORT|g" -e "s|@ZONE@|$ZONE|g" "$1" > "$2"
+	sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$PORT|g" -e "s|@ZONE@|${ZONE:-}|g" \
+		-e "s|@TLSPORT@|${TLSPORT:-}|g" -e "s|@UPPORT@|${UPPORT:-}|g" \
+		-e "s|@CERT@|${CERT:-}|g" -e "s|@KEY@|${KEY:-}|g" "$1" > "$2"
 }
 
 new_rundir() {
@@ -315,12 +336,13 @@ RUN_HEADER="scenario	server	version	rep	qps	completed	sent	lost	avg_lat_ms	wall_
 # running $SPID; appends one row to $RESDIR/SCENARIO.tsv and keeps dnsperf's output in raw/.
 measure() {
 	local scen=$1 srv=$2 rep=$3 args=$4 port tsv out cmd
-	port=$(port_of "$srv")
+	port=${MEASURE_PORT:-$(port_of "$srv")}
 	tsv="$RESDIR/$scen.tsv"
 	out="$RESDIR/raw/$scen-$srv-r$rep.txt"
 	mkdir -p "$RESDIR/raw"
 	[ -s "$tsv" ] || echo "$RUN_HEADER" > "$tsv"
-	cmd="$PIN_CLI dnsperf -s 127.0.0.1 -p $port -d $(queries_file $N_SMALL) -l $DURATION $args"
+	cmd="$PIN_CLI dnsperf -s 127.0.0.1 -p $port -d ${MEASURE_QUERIES:-$(queries_file $N_SMALL)}"
+	cmd="$cmd -l $DURATION $args"
 
 	repin "$SPID" "$SRV_CPU"
 	local pin0 p0 p1 s0 s1 st0 st1 c0 c1 ct0 ct1 w0 w1
@@ -375,3 +397,87 @@ measure() {
 	tail -1 "$tsv" | awk -F'\t' '{printf "%s %s r%s: %s qps, lost %s, srv cpu %s%%, %s us/q, " \
 		"client core %s%% (dnsperf %s%%), other %s%%, rss %s kB\n", $1, $2, $4, $5, $8, $12, $13, $16, $17, $18, $19}' | while read -r line; do log "$line"; done
 }
+
+# --- DNS over TLS, cache hits (scenario dot) -------------------------------------------------
+# Each server is a caching forwarder with a plain and a DoT listener, in front of nsd on the
+# 100k zone (the upstream, pinned to the client core: after the warm-up it gets no queries).
+# The cache is warmed over DoT itself (dnsdist keeps UDP and DoT answers apart), then dnsperf
+# asks the same 10,000 names over DoT. Same setup as ../shared/peer-bench/run-dot.sh.
+DOT_UPPORT=5410
+DOT_CERT="$DATA/tls.crt"
+DOT_KEY="$DATA/tls.key"
+DOT_QUERIES="$DATA/q-cache10k.txt"
+dot_port_of() { # the plain port; the DoT port is 10 above
+	case $1 in
+	moondns) echo 5411 ;;
+	unbound) echo 5412 ;;
+	kresd) echo 5413 ;;
+	dnsdist) echo 5414 ;;
+	*) die "no DoT setup for $1" ;;
+	esac
+}
+dot_bin_of() { case $1 in moondns) echo "$MOONDNS" ;; *) command -v "$1" ;; esac; }
+# A self-signed RSA-2048 certificate, as in the peer benchmarks (the key type sets the cost of
+# a full handshake, not of the cache hits measured here), and 10,000 distinct names.
+ensure_dot_data() {
+	[ -s "$DOT_CERT" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+		-subj "/CN=bench.test" -keyout "$DOT_KEY" -out "$DOT_CERT" 2> /dev/null ||
+		die "cannot make $DOT_CERT"
+	[ -s "$DOT_QUERIES" ] || awk 'BEGIN { for (k = 0; k < 10000; k++)
+		printf "host%d.bench.test A\n", k * 10 }' > "$DOT_QUERIES"
+}
+# waits until PORT answers the zone's last host over UDP (recursion desired, as dnsperf asks)
+dot_wait() {
+	local i ip
+	ip=$(host_ip $((N_SMALL - 1)))
+	for i in $(seq 200); do
+		kill -0 "$2" 2> /dev/null || return 1
+		dig @127.0.0.1 -p "$1" +time=1 +tries=1 +short "$(last_host $N_SMALL)" A 2> /dev/null |
+			grep -qx "$ip" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+start_dot_upstream() {
+	start_nsd "$DOT_UPPORT" "$(zone_file $N_SMALL)"
+	UPSTREAM_PID=$SPID
+	STARTED+=("$SPID")
+	sleep 0.5
+	repin "$UPSTREAM_PID" "$CLI_CPU"
+	dot_wait "$DOT_UPPORT" "$UPSTREAM_PID" || { log "dot: the upstream nsd did not start"; return 1; }
+}
+# start_dot SERVER: renders conf/SERVER-dot.*.in, starts it on SRV_CPU, waits for an answer
+start_dot() {
+	local s=$1 port conf
+	port=$(dot_port_of "$s")
+	new_rundir "dot-$s"
+	conf="$SRUN/$s.conf"
+	RUN=$SRUN PORT=$port TLSPORT=$((port + 10)) UPPORT=$DOT_UPPORT CERT=$DOT_CERT KEY=$DOT_KEY \
+		render "$(ls "$BENCH/conf/$s-dot."*.in)" "$conf"
+	case $s in
+	moondns) $PIN_SRV "$MOONDNS" -c "$conf" > "$SRUN/log" 2>&1 & ;;
+	unbound) $PIN_SRV unbound -d -c "$conf" > "$SRUN/log" 2>&1 & ;;
+	kresd) $PIN_SRV kresd -n -c "$conf" "$SRUN" < /dev/null > "$SRUN/log" 2>&1 & ;;
+	dnsdist) $PIN_SRV dnsdist --supervised --disable-syslog -C "$conf" < /dev/null \
+		> "$SRUN/log" 2>&1 & ;;
+	esac
+	SPID=$!
+	STARTED+=("$SPID")
+	if ! dot_wait "$port" "$SPID"; then
+		log "dot: $s did not answer; last lines of $SRUN/log:"
+		tail -5 "$SRUN/log" >&2
+		srv_stop "$SPID"
+		return 1
+	fi
+	sleep 0.5 # the DoT listener of some servers comes up after the plain one
+}
+# two passes over the names at moderate concurrency, over DoT, not measured
+warm_dot() {
+	$PIN_CLI dnsperf -s 127.0.0.1 -p $(($(dot_port_of "$1") + 10)) -m dot -d "$DOT_QUERIES" \
+		-n 2 -c 1 -q 50 -t 2 > "$SRUN/warm.txt" 2>&1
+	log "dot: $1 warmed: $(grep -E 'Queries (completed|lost)' "$SRUN/warm.txt" | tr -s ' ' |
+		tr '\n' ' ')"
+}
+
+# caching forwarders over UDP (scenarios cachehit, cachemiss)
+. "$BENCH/lib-fwd.sh"

@@ -2,25 +2,32 @@
 # Side-by-side benchmark of moondns, knotd and nsd (one worker each, server on core 1, dnsperf on
 # core 0, inside a private network namespace that has only lo). See bench/README.md.
 #
-# usage: bench/run.sh [udp] [udprate] [tcp] [load]        (default: all four)
+# usage: bench/run.sh [udp] [udprate] [tcp] [load] [dot] [cachehit] [cachemiss]
+#       (default: the first four)
 #   udp   UDP authoritative on the 100k-host zone, plus the floor responder in the same rotation
 #   udprate  the same at a fixed offered rate (RATE qps), so every server batches alike
 #   tcp   the same over TCP (persistent, pipelined connections)
 #   load  load time (exec -> first correct answer for the last host) and memory, 100k and 1M hosts
+#   dot   DNS over TLS, cache hits: moondns, unbound, kresd, dnsdist as caching forwarders (DOT_SERVERS)
+#   cachehit  caching forwarders over UDP, pure cache hits (10,000 names); FWD_SERVERS
+#   cachehitrate  the same at a fixed offered rate (RATE qps)
+#   cachemiss caching forwarders over UDP, every query a miss (unique NXDOMAIN names)
 # env:  MOONDNS (path of the binary; default $BUILD/moondns, then ./moondns, then PATH)
 #       SERVERS ("moondns knotd nsd"; add moondns_b for an A/B run: MOONDNS_B, MOONDNS_B_ENV)  FLOOR (1)  REPS (3)  DURATION (10 s)  LOAD_REPS (3)
-#       RATE (100000)  UDP_ARGS  TCP_ARGS  SRV_CPU (1)  CLI_CPU (0)  RESDIR (bench/results/<timestamp>)
+#       RATE (100000)  UDP_ARGS  TCP_ARGS  DOT_ARGS  DOT_SERVERS  SRV_CPU (1)  CLI_CPU (0)
+#       RESDIR (bench/results/<timestamp>)
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "${BENCH_NETNS:-}" ]; then
 	for a in "$@"; do
 		case $a in
-		udp | udprate | tcp | load) ;;
-		*) die "unknown scenario '$a' (udp, udprate, tcp, load)" ;;
+		udp | udprate | tcp | load | dot | cachehit | cachehitrate | cachemiss) ;;
+		*) die "unknown scenario '$a' (udp, udprate, tcp, load, dot, cachehit, cachehitrate, cachemiss)" ;;
 		esac
 	done
 	bench_lock "$@"
 	ensure_deps
+	[[ " $* " == *" dot "* || " $* " == *" cache"* ]] && ensure_dot_deps
 	ensure_data
 	if [ -z "${MOONDNS:-}" ]; then
 		for m in "${BUILD:-.}/moondns" ./moondns "$(command -v moondns)"; do
@@ -32,7 +39,7 @@ if [ -z "${BENCH_NETNS:-}" ]; then
 	export RESDIR=${RESDIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 	mkdir -p "$RESDIR"
 	echo "bench/run.sh $*" > "$RESDIR/command.txt"
-	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|RATE|UDP_ARGS|TCP_ARGS|SRV_CPU|CLI_CPU|MOONDNS|MOONDNS_B|MOONDNS_B_ENV|BUILD)=' \
+	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|RATE|UDP_ARGS|TCP_ARGS|DOT_ARGS|DOT_SERVERS|SRV_CPU|CLI_CPU|MOONDNS|MOONDNS_B|MOONDNS_B_ENV|BUILD)=' \
 		>> "$RESDIR/command.txt"
 fi
 ensure_netns "$0" "$@"
@@ -90,6 +97,7 @@ write_env() {
 		echo "load_reps	$LOAD_REPS"
 		echo "udp_args	$UDP_ARGS"
 		echo "tcp_args	$TCP_ARGS"
+		echo "dot_args	$DOT_ARGS"
 		echo "rate	$RATE"
 		echo "servers	${SERVERS[*]}"
 	} > "$RESDIR/env.tsv"
@@ -147,6 +155,32 @@ scenario_load() {
 	done
 }
 
+# DNS over TLS, cache hits: every server of DOT_SERVERS that is installed, interleaved.
+scenario_dot() {
+	local s rep dot=()
+	for s in ${DOT_SERVERS:-moondns unbound kresd dnsdist}; do
+		if [ -z "$(dot_bin_of "$s")" ]; then
+			log "dot: $s is not installed: skipped"
+			continue
+		fi
+		[ "$s" = moondns ] || echo "$s	$(version_of "$s")" >> "$RESDIR/env.tsv"
+		dot+=("$s")
+	done
+	ensure_dot_data
+	start_dot_upstream || return 0
+	for rep in $(seq "$REPS"); do
+		for s in "${dot[@]}"; do
+			start_dot "$s" || continue
+			warm_dot "$s"
+			MEASURE_PORT=$(($(dot_port_of "$s") + 10)) MEASURE_QUERIES=$DOT_QUERIES \
+				measure dot "$s" "$rep" "$DOT_ARGS"
+			srv_stop "$SPID"
+		done
+	done
+	srv_stop "$UPSTREAM_PID"
+	UPSTREAM_PID=""
+}
+
 check_moondns
 [ "${#SERVERS[@]}" -gt 0 ] || die "no server to measure"
 if [ -n "$MOONDNS" ]; then
@@ -165,6 +199,9 @@ for scen in "${SCENARIOS[@]}"; do
 	udprate) scenario_traffic udprate "$UDP_ARGS -Q $RATE" "${SERVERS[@]}" "${floor[@]}" ;;
 	tcp) scenario_traffic tcp "$TCP_ARGS" "${SERVERS[@]}" ;;
 	load) scenario_load ;;
+	dot) scenario_dot ;;
+	cachehit | cachemiss) scenario_fwd "$scen" "$UDP_ARGS" ;;
+	cachehitrate) scenario_fwd "$scen" "$UDP_ARGS -Q $RATE" ;;
 	esac
 done
 "$PY" "$BENCH/summarize.py" "$RESDIR" > "$RESDIR/summary.md" && cat "$RESDIR/summary.md"

@@ -3,7 +3,8 @@
 
 usage: summarize.py RESULTS_DIR
 
-Reads env.tsv, udp.tsv, tcp.tsv, load.tsv and answers.txt, whichever exist. Every figure is a
+Reads env.tsv, udp.tsv, tcp.tsv, load.tsv, dot.tsv, cachehit.tsv, cachemiss.tsv and
+answers.txt, whichever exist. Every figure is a
 median over the repetitions, with min-max where the spread matters.
 """
 import csv
@@ -12,7 +13,7 @@ import re
 import statistics
 import sys
 
-ORDER = ["moondns", "moondns_b", "knotd", "nsd", "floor"]
+ORDER = ["moondns", "moondns_b", "knotd", "nsd", "floor", "unbound", "kresd", "dnsdist"]
 
 
 def read_tsv(path):
@@ -210,7 +211,8 @@ def main():
             env = dict(line.rstrip("\n").split("\t", 1) for line in f if "\t" in line)
     out = ["# moondns benchmark, %s" % env.get("date", os.path.basename(d.rstrip("/"))), ""]
     for key in ("host", "memory", "loadavg", "priority", "moondns", "moondns_commit", "knotd",
-                "nsd", "dnsperf", "servers", "reps", "duration", "load_reps"):
+                "nsd", "unbound", "kresd", "dnsdist", "dnsperf", "servers", "reps", "duration",
+                "load_reps"):
         if key in env:
             out.append("- %s: %s" % (key, env[key]))
     out += ["- cores: server on CPU %s, dnsperf on CPU %s; private netns (lo only)" % (
@@ -226,9 +228,35 @@ def main():
         read_tsv(os.path.join(d, "udprate.tsv")), fixed_rate=True)
     tcp_lines, tcp = traffic_table("TCP, 100k-host zone", read_tsv(os.path.join(d, "tcp.tsv")))
     load_lines, load = load_table(read_tsv(os.path.join(d, "load.tsv")), env)
+    dot_lines, dot = traffic_table("DNS over TLS, cache hits (10,000 names, caching forwarders)",
+                                   read_tsv(os.path.join(d, "dot.tsv")))
+    peers = [(v["qpc"], k) for k, v in dot.items() if k != "moondns" and v["qpc"]]
+    if peers and dot.get("moondns", {}).get("qpc"):
+        best = max(peers)
+        dot_lines[-1:-1] = ["moondns / best peer (%s) in queries per server-CPU-second: %.2f; "
+                            "in qps: %.2f" % (best[1], dot["moondns"]["qpc"] / best[0],
+                                              ratio(dot["moondns"]["qps"], dot[best[1]]["qps"])
+                                              or 0), ""]
+    fwd_lines = []
+    for scen, title in (("cachehit", "Caching forwarders, UDP, pure cache hits (10,000 names)"),
+                        ("cachehitrate", "Caching forwarders, UDP, cache hits at a fixed offered "
+                         "rate (%s qps)" % env.get("rate", "?")),
+                        ("cachemiss", "Caching forwarders, UDP, every query a miss (unique "
+                         "NXDOMAIN names)")):
+        lines, st = traffic_table(title, read_tsv(os.path.join(d, scen + ".tsv")),
+                                  fixed_rate=scen.endswith("rate"))
+        best = max(((v["qps"], k) for k, v in st.items() if k != "moondns" and v["qps"]),
+                   default=None)
+        low = min(((v["us"], k) for k, v in st.items() if k != "moondns" and v["us"]),
+                  default=None)
+        if best and low and st.get("moondns", {}).get("qps"):
+            lines[-1:-1] = ["moondns / best peer: qps %.2f (vs %s), CPU µs/query %.2f (vs %s)" % (
+                st["moondns"]["qps"] / best[0], best[1], st["moondns"]["us"] / low[0], low[1]),
+                ""]
+        fwd_lines += lines
     if "moondns" in set(udp) | set(udprate) | set(tcp) | set(load):
         out += goals(udp, udprate, tcp, load)
-    out += udp_lines + rate_lines + tcp_lines + load_lines
+    out += udp_lines + rate_lines + tcp_lines + load_lines + dot_lines + fwd_lines
     answers = os.path.join(d, "answers.txt")
     if os.path.exists(answers):
         out += ["## Answers compared with knotd (first 500 benchmark queries, UDP and TCP: rcode, AA, answer RRs)", "",

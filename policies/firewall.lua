@@ -488,7 +488,7 @@ return function(opts)
 			if default == nil and not (last and last.always == true) then
 				fail("option 'default' is required: say what happens to a %s no rule "
 					.. "matches (default: allow, refuse, block or drop), or end the '%s' "
-					.. "list with an unconditional rule such as { refuse = true }",
+					.. "list with an unconditional rule such as '- refuse: true'",
 					stage, stage)
 			end
 			if default then

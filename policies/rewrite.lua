@@ -731,10 +731,11 @@ return function(opts)
 	local function query(q)
 		local name, qtype
 		local fired
+		local orig_type = q.type
 		for k = 1, nrules do
 			local r = rules[k]
 			local ok = true
-			local cur_type = qtype or q.type
+			local cur_type = qtype or orig_type
 			if r.type_from and cur_type ~= r.type_from then
 				ok = false
 			end
@@ -766,7 +767,7 @@ return function(opts)
 			moon.log.warn("rewrite of %s gives an invalid name: %s", q.name, name)
 			return q:servfail()
 		end
-		if renamed or (qtype and qtype ~= q.type) then
+		if renamed or (qtype and qtype ~= orig_type) then
 			q:rewrite{ name = renamed and name or nil, type = qtype }
 			rewrites:inc()
 		end

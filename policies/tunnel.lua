@@ -325,7 +325,7 @@ return function(opts)
 		-- One pass over the labels.
 		local maxlab, nlabels = 0, 0
 		local long_s = 0                        -- where the longest label starts
-		local enc, enc_s, enc_e = nil, 0, 0    -- the strongest encoded-label sign
+		local enc, enc_s, enc_e = nil, 0, 0    -- the first label that looks encoded
 		local labstart = 1
 		local digits, alpha, nonhex, hyphens, other = 0, 0, 0, 0, 0
 		for i = 1, last + 1 do

@@ -717,7 +717,7 @@ function M.req()
 	return R
 end
 
-function M.init(req, worker, seed, nsyms)
+function M.init(req, seed, nsyms)
 	if nsyms ~= #names then
 		raise("the FFI declarations (" .. #names .. " functions) do not match the binary ("
 			.. nsyms .. ")", 0)
@@ -730,7 +730,6 @@ function M.init(req, worker, seed, nsyms)
 	end
 	R = ffi.cast("struct moon_ffi_req *", req)
 	q = ffi.cast("const struct moon_ffi_req *", R)
-	M.worker = worker
 	math.randomseed(seed)
 	local i = 0
 	while true do
@@ -761,5 +760,4 @@ ffi.metatype("struct moon_ffi_req", {
 	__tostring = function() return "moon.query" end,
 })
 
-M.verdicts = V
 return M

@@ -67,7 +67,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 }
 
 /* The error handler of every pcall: message and traceback as one string,
- * whatever the error value was. */
+ * whatever the error value was. Stack: [err] -> [err, text]. */
 static int traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
@@ -99,6 +99,7 @@ static void describe(void *arg, char *out, size_t len)
 		 p->block, stage >= 0 && stage <= 2 ? stage_names[stage] : "constructor");
 }
 
+/* package.preload[name] for every embedded module. Stack: unchanged. */
 static int preload(lua_State *L)
 {
 	lua_getglobal(L, "package");
@@ -113,7 +114,8 @@ static int preload(lua_State *L)
 }
 
 /* Protected part of the state's creation: libraries, the moon modules,
- * core.init, and references to core.load and core.chain. */
+ * core.init, and references to core.load and core.chain.
+ * Stack: [bridge] -> [bridge, core] (lua_cpcall drops both). */
 static int init_state(lua_State *L)
 {
 	struct moon_bridge *b = lua_touserdata(L, 1);
@@ -124,11 +126,10 @@ static int init_state(lua_State *L)
 	lua_call(L, 1, 1);
 	lua_getfield(L, -1, "init");
 	lua_pushlightuserdata(L, &b->R);
-	lua_pushinteger(L, (lua_Integer)b->worker);
 	lua_pushnumber(L, (lua_Number)moon_random_u32());
 	/* Referencing the symbol table keeps every FFI function in the link. */
 	lua_pushinteger(L, (lua_Integer)moon__ffi_nsyms);
-	lua_call(L, 4, 0);
+	lua_call(L, 3, 0);
 	lua_getfield(L, -1, "load");
 	b->ref_load = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_getfield(L, -1, "chain");
@@ -151,7 +152,9 @@ static int buffers_new(struct moon_bridge *b)
 {
 	b->reply = malloc(MOON_MAX_MSG);
 	b->rt = moon_rrtext_new();
-	if (!b->reply || !b->rt)
+	/* Never reallocated: the watchdog thread may read it (describe). */
+	b->pol = calloc(MOON_BRIDGE_MAX_POLICIES, sizeof(*b->pol));
+	if (!b->reply || !b->rt || !b->pol)
 		return -ENOMEM;
 	return moon_redit_init(&b->edit);
 }
@@ -246,7 +249,7 @@ static void fold(const char *msg, char *out, size_t cap)
 }
 
 /* Counts and logs the error on top of the stack (and pops it); returns the
- * failed policy's on_error action. */
+ * failed policy's on_error action. Stack: [errfunc, msg] -> [errfunc]. */
 static int policy_failed(struct moon_bridge *b, int stage, int rc)
 {
 	lua_State *L = b->L;
@@ -336,6 +339,8 @@ static void req_begin(struct moon_bridge *b, struct moon_query *q, int stage)
 	R->ra_ = flags & MOON_FLAG_RA;
 }
 
+/* Stack: [errfunc] before and after; during the call
+ * [errfunc, dispatcher, start] -> [errfunc, code or error text]. */
 int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stage)
 {
 	struct moon_bridge *b = c->b;
@@ -379,14 +384,30 @@ static enum moon_verdict hook_query(void *chain, struct moon_query *q)
 	return moon__bridge_install(c->b, q, code);
 }
 
+/* After q:rewrite, whatever answered (a zone, the cache, the forwarder)
+ * answered the new question; the client gets its own question back, and
+ * records owned by the new name as owned by its name, whatever form the
+ * source wrote them in. */
+static enum moon_verdict restore_question(struct moon_bridge *b, struct moon_query *q)
+{
+	moon_redit_reset(&b->edit, q->resp, q->resp_len);
+	if (moon__bridge_rewrite(b, q) < 0)
+		return moon__bridge_install(b, q, MOON_CODE_SERVFAIL);
+	return MOON_VERDICT_CONTINUE;
+}
+
+/* Set for chains with response hooks, and with query hooks (which may
+ * rewrite): without response hooks it only restores a rewritten question. */
 static enum moon_verdict hook_response(void *chain, struct moon_query *q)
 {
 	struct moon_bridge_chain *c = chain;
 	struct moon_bridge *b = c->b;
+	if (c->n[MOON_FFI_STAGE_RESPONSE] == 0)
+		return q->rewritten ? restore_question(b, q) : MOON_VERDICT_CONTINUE;
 	int code = moon__bridge_run(c, q, MOON_FFI_STAGE_RESPONSE);
 	if (code != MOON_CODE_CONTINUE)
 		return moon__bridge_install(b, q, code);
-	if (b->edit.dirty && moon__bridge_rewrite(b, q) < 0)
+	if ((b->edit.dirty || q->rewritten) && moon__bridge_rewrite(b, q) < 0)
 		return moon__bridge_install(b, q, MOON_CODE_SERVFAIL);
 	return MOON_VERDICT_CONTINUE;
 }
@@ -402,7 +423,8 @@ static void hook_log(void *chain, const struct moon_query *q)
 }
 
 /* Loads one policy: core.load(index, name, script, options, sandbox, jit)
- * returns a bit mask of the stages it defines (1 query, 2 response, 4 log). */
+ * returns a bit mask of the stages it defines (1 query, 2 response, 4 log).
+ * Stack: [errfunc] before and after. */
 static int load_policy(struct moon_bridge *b, int idx, struct moon_diag *diag)
 {
 	lua_State *L = b->L;
@@ -442,14 +464,8 @@ static int load_policy(struct moon_bridge *b, int idx, struct moon_diag *diag)
 static int add_policies(struct moon_bridge *b, const char *block,
 			const struct moon_bridge_policy *pols, size_t n)
 {
-	if (b->npol + n > b->cappol) {
-		size_t cap = b->cappol * 2 + n;
-		void *p = realloc(b->pol, cap * sizeof(*b->pol));
-		if (!p)
-			return -ENOMEM;
-		b->pol = p;
-		b->cappol = cap;
-	}
+	if (b->npol + n > MOON_BRIDGE_MAX_POLICIES)
+		return MOON_ELIMIT;
 	for (size_t i = 0; i < n; i++) {
 		struct moon_bridge_pol *p = &b->pol[b->npol + i];
 		memset(p, 0, sizeof(*p));
@@ -466,7 +482,8 @@ static int add_policies(struct moon_bridge *b, const char *block,
 }
 
 /* core.chain(first, count) returns the dispatchers of the three stages (nil
- * for a stage no policy defines) and how many policies define each. */
+ * for a stage no policy defines) and how many policies define each; the
+ * dispatchers go to the registry. Stack: [errfunc] before and after. */
 static int make_chain(struct moon_bridge *b, struct moon_bridge_chain *c, size_t first,
 		      size_t n, struct moon_diag *diag)
 {
@@ -488,7 +505,7 @@ static int make_chain(struct moon_bridge *b, struct moon_bridge_chain *c, size_t
 		c->ref[s] = luaL_ref(L, LUA_REGISTRYINDEX);    /* nil gives LUA_REFNIL */
 	lua_settop(L, MOON_BRIDGE_ERRFUNC);
 	c->hooks.query = c->n[0] ? hook_query : NULL;
-	c->hooks.response = c->n[1] ? hook_response : NULL;
+	c->hooks.response = c->n[0] || c->n[1] ? hook_response : NULL;
 	c->hooks.log = c->n[2] ? hook_log : NULL;
 	c->pub.hooks = &c->hooks;
 	c->pub.chain = c;
@@ -527,7 +544,8 @@ int moon_bridge_chain(struct moon_bridge *b, const char *block,
 	size_t first = b->npol;
 	int ret = add_policies(b, c->block, pols, n);
 	if (ret) {
-		moon_diag_add(diag, NULL, 0, 0, "server %s: too many policy counters", c->block);
+		moon_diag_add(diag, NULL, 0, 0, "server %s: more than %d policies, or too many "
+			      "counters", c->block, MOON_BRIDGE_MAX_POLICIES);
 		return ret;
 	}
 	b->npol += n;

@@ -289,7 +289,7 @@ int moon__bridge_rewrite(struct moon_bridge *b, struct moon_query *q)
 		moon__bridge_put_ede(&w, e->ede, e->ede_text, e->ede_len);
 	else if (e->filtered)
 		moon__bridge_put_ede(&w, 17, "", 0);
-	ret = moon_redit_write(e, &w);
+	ret = moon_redit_write(e, &w, q->rewritten ? q->rw_qname : NULL);
 	if (ret < 0)
 		return ret;
 	moon_pktw_set_rcode(&w, q->rcode);

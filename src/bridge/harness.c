@@ -285,11 +285,30 @@ static int put_given(void *arg, const uint8_t *owner, uint16_t type, uint32_t tt
 	return ret == MOON_ESPACE ? 0 : ret;
 }
 
+/* Given records stand for a cache or forwarder answer: after q:rewrite
+ * they answer the new question and carry it, as an upstream's reply would;
+ * the bridge gives the client its own question back. */
+static void begin_given(struct moon_query *q, struct moon_pktw *w)
+{
+	if (!q->rewritten) {
+		begin_reply(q, w, q->resp);
+		return;
+	}
+	struct moon_pkt p = q->pkt;
+	memcpy(p.qname, q->rw_qname, q->rw_qname_len);
+	memcpy(p.qname_lc, q->rw_qname, q->rw_qname_len);
+	p.qname_len = q->rw_qname_len;
+	p.qtype = q->rw_qtype;
+	moon_pktw_begin(w, q->resp, q->limit, &p);
+	if (q->edns)
+		moon_pktw_add_opt(w, OUR_PAYLOAD, q->pkt.edns.do_bit);
+}
+
 static int write_given(struct moon_harness *h, const struct moon_ffi_tquery *d)
 {
 	struct moon_query *q = &h->q;
 	struct moon_pktw w;
-	begin_reply(q, &w, q->resp);
+	begin_given(q, &w);
 	moon_pktw_set_flag(&w, MOON_FLAG_AA, d->aa);
 	const char *sections[3] = { d->answer, d->authority, d->additional };
 	for (int s = 0; s < 3; s++) {

@@ -18,6 +18,9 @@
 #include "util/log.h"
 #include "wire/pkt.h"
 
+/* Policies in one state (all blocks together). */
+#define MOON_BRIDGE_MAX_POLICIES 512
+
 /* Stack slot 1 of every bridge state holds the traceback handler. */
 #define MOON_BRIDGE_ERRFUNC 1
 
@@ -60,8 +63,8 @@ struct moon_bridge {
 	struct moon_bridge_limits lim;
 	int ref_load, ref_chain;        /* core.load and core.chain */
 
-	struct moon_bridge_pol *pol;
-	size_t npol, cappol;
+	struct moon_bridge_pol *pol;    /* MOON_BRIDGE_MAX_POLICIES */
+	size_t npol;
 	struct moon_bridge_chain **chains;
 	size_t nchains;
 	const char *block;              /* of the chain running now */
@@ -102,7 +105,8 @@ int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stag
 /* Puts the finished reply scratch (or an error reply for the failure
  * codes) into q->resp; returns the verdict for the pipeline. */
 enum moon_verdict moon__bridge_install(struct moon_bridge *b, struct moon_query *q, int code);
-/* Writes the edited response anew into q->resp. */
+/* Writes the edited response anew into q->resp (with the client's
+ * question; after a rewrite, owners equal to the new name point at it). */
 int moon__bridge_rewrite(struct moon_bridge *b, struct moon_query *q);
 /* Starts a reply in the scratch (used by moon_ffi_reply_begin and for
  * error replies). */

@@ -293,7 +293,7 @@ void moon_redit_shuffle(struct moon_redit *e, int section)
 			shuffle_section(e, s);
 }
 
-int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w)
+int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w, const uint8_t *alias)
 {
 	uint8_t owner[MOON_NAME_MAXLEN];
 	uint8_t *rdata = e->tmp;
@@ -308,7 +308,8 @@ int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w)
 			ret = rdlen < 0 ? rdlen : moon_redit_owner(e, i, owner);
 			if (ret < 0)
 				return ret;
-			ret = moon_pktw_put_rr(w, s, owner, r->type, r->class, r->ttl, rdata,
+			bool q = alias && w->question_end > MOON_HDR_LEN && moon_name_equal(owner, alias);
+			ret = moon_pktw_put_rr(w, s, q ? NULL : owner, r->type, r->class, r->ttl, rdata,
 					       (uint16_t)rdlen);
 			if (ret == MOON_ESPACE && s < MOON_SEC_ADDITIONAL) {
 				moon_pktw_truncate(w);

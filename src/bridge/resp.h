@@ -78,9 +78,10 @@ int moon_redit_owner(const struct moon_redit *e, int i, uint8_t out[MOON_NAME_MA
 int moon_redit_rdata(const struct moon_redit *e, int i, uint8_t *out, size_t cap);
 
 /* Puts every live record into w in order (w begun by the caller, header
- * and OPT set). A record that does not fit truncates the reply (TC) if it
- * belongs to the answer or authority section and is left out if it is
- * additional data. Returns 0 or a negative error. */
-int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w);
+ * and OPT set). Owners equal to `alias` (a name, or NULL) are written as a
+ * pointer to the question. A record that does not fit truncates the reply
+ * (TC) if it belongs to the answer or authority section and is left out if
+ * it is additional data. Returns 0 or a negative error. */
+int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w, const uint8_t *alias);
 
 #endif

@@ -17,6 +17,7 @@ static const char runner[] =
 	"end\n"
 	"run({ standalone = false })\n";
 
+/* Libraries, embedded modules, `arg`, then busted. Stack: [argc, argv]. */
 static int setup(lua_State *L)
 {
 	int argc = (int)lua_tointeger(L, 1);

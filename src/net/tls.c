@@ -26,6 +26,7 @@ enum {
 	TLS_READ_MORE = 1 << 3,          /* reading stopped on our limits: OpenSSL may hold data */
 	TLS_DEAD = 1 << 4,               /* a fatal error: no close_notify */
 	TLS_REFUSED = 1 << 5,            /* stopped by the new-session rate */
+	TLS_COUNTED = 1 << 6,            /* took its new-session token */
 };
 
 /* Application bytes per SSL_write: one full TLS record. Replies are
@@ -120,8 +121,13 @@ static void fail(struct tcp_conn *c, const char *what)
 static int full_handshake_cb(SSL *ssl, void *arg)
 {
 	struct tcp_conn *c = arg;
-	if (moon_tls_rate_take(&c->tls->rate, (struct sockaddr *)&c->peer, moon_now_ms()) == 0)
+	/* A HelloRetryRequest brings a second hello: one token per handshake. */
+	if (c->tls_flags & TLS_COUNTED)
 		return 1;
+	if (moon_tls_rate_take(&c->tls->rate, (struct sockaddr *)&c->peer, moon_now_ms()) == 0) {
+		c->tls_flags |= TLS_COUNTED;
+		return 1;
+	}
 	c->tls_flags |= TLS_REFUSED;
 	c->nw->tls_st.refused_rate++;
 	return 0;

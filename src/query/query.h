@@ -48,6 +48,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "query/meta.h"
@@ -179,6 +180,22 @@ static inline uint8_t moon_query_qname_len(const struct moon_query *q)
 static inline uint16_t moon_query_qtype(const struct moon_query *q)
 {
 	return q->rewritten ? q->rw_qtype : q->pkt.qtype;
+}
+
+/* q->pkt as the sources see it, for code that takes a whole moon_pkt (the
+ * forwarder): the request itself, or a copy in tmp with the rewritten
+ * question. */
+static inline const struct moon_pkt *moon_query_sources_pkt(const struct moon_query *q,
+							    struct moon_pkt *tmp)
+{
+	if (!q->rewritten)
+		return &q->pkt;
+	*tmp = q->pkt;
+	memcpy(tmp->qname, q->rw_qname, q->rw_qname_len);
+	memcpy(tmp->qname_lc, q->rw_qname, q->rw_qname_len);
+	tmp->qname_len = q->rw_qname_len;
+	tmp->qtype = q->rw_qtype;
+	return tmp;
 }
 
 /* Continues a query whose source returned MOON_EPENDING. Same thread only. */

@@ -14,8 +14,9 @@ void moon__src_key(const struct moon_query *q, const struct moon_cache *c,
 		   struct moon_cache_key *k)
 {
 	const struct moon_pkt *p = &q->pkt;
-	moon_cache_key_init(c, k, p->qname_lc, p->qtype, p->qclass, p->edns.do_bit,
-			    (p->flags & MOON_FLAG_CD) != 0, 0);
+	/* The question a policy may have rewritten (query/query.h). */
+	moon_cache_key_init(c, k, moon_query_qname(q), moon_query_qtype(q), p->qclass,
+			    p->edns.do_bit, (p->flags & MOON_FLAG_CD) != 0, 0);
 }
 
 void moon__src_store(struct moon_cache *c, const struct moon_cache_key *key, const uint8_t *msg,
@@ -35,10 +36,11 @@ void moon__src_store_failure(struct moon_cache *c, const struct moon_cache_key *
 	memset(msg, 0, MOON_HDR_LEN);
 	moon_put_u16(msg + 2, MOON_FLAG_QR | MOON_FLAG_RD | MOON_FLAG_RA | MOON_RCODE_SERVFAIL);
 	moon_put_u16(msg + 4, 1);
-	memcpy(msg + MOON_HDR_LEN, p->qname_lc, p->qname_len);
-	moon_put_u16(msg + MOON_HDR_LEN + p->qname_len, p->qtype);
-	moon_put_u16(msg + MOON_HDR_LEN + p->qname_len + 2, p->qclass);
-	moon_cache_insert(c, key, msg, MOON_HDR_LEN + p->qname_len + 4u, moon_now_ms());
+	size_t nlen = moon_query_qname_len(q);
+	memcpy(msg + MOON_HDR_LEN, moon_query_qname(q), nlen);
+	moon_put_u16(msg + MOON_HDR_LEN + nlen, moon_query_qtype(q));
+	moon_put_u16(msg + MOON_HDR_LEN + nlen + 2, p->qclass);
+	moon_cache_insert(c, key, msg, MOON_HDR_LEN + nlen + 4u, moon_now_ms());
 }
 
 bool moon__src_serve_stale(struct moon_query *q, struct moon_cache *c,
@@ -47,10 +49,13 @@ bool moon__src_serve_stale(struct moon_query *q, struct moon_cache *c,
 	struct moon_cache_result res;
 	int n = moon_cache_lookup(c, key, q->req, q->req_len, q->resp, q->resp_cap, moon_now_ms(),
 				  &res);
-	if (n <= 0 || res.state == MOON_CACHE_MISS || res.kind == MOON_CACHE_SERVFAIL)
+	if (n <= 0 || res.state == MOON_CACHE_MISS)
 		return false;
+	/* The copy is in q->resp now, whatever it is: keep q consistent. */
 	q->resp_len = (uint32_t)n;
 	q->rcode = q->resp[3] & 0xf;
+	if (res.kind == MOON_CACHE_SERVFAIL)
+		return false;
 	q->source = MOON_SOURCE_CACHE;
 	return true;
 }

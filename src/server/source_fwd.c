@@ -108,7 +108,9 @@ void moon__src_prefetch(struct moon_query *q, struct moon_bstate *bs,
 	while (bg->busy)
 		bg++;
 	bg->key = *key;
-	int ret = moon_fwd_query(e->fw, &q->pkt, bg->buf, MOON_MAX_MSG, bg_done, bg);
+	struct moon_pkt rw;     /* read during the call only */
+	int ret = moon_fwd_query(e->fw, moon_query_sources_pkt(q, &rw), bg->buf, MOON_MAX_MSG,
+				 bg_done, bg);
 	if (ret != MOON_EPENDING)
 		return;
 	bg->busy = true;

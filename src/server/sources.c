@@ -93,7 +93,9 @@ static int forward(struct moon_query *q, struct moon_bstate *bs)
 		upstream_failed(q, bs, false);
 		return 0;
 	}
-	int ret = moon_fwd_query(e->fw, &q->pkt, q->resp, q->resp_cap, fwd_done, q);
+	struct moon_pkt rw;     /* read during the call only */
+	int ret = moon_fwd_query(e->fw, moon_query_sources_pkt(q, &rw), q->resp, q->resp_cap,
+				 fwd_done, q);
 	if (ret == MOON_EPENDING)
 		return ret;
 	if (ret == MOON_ENOTFOUND || ret == MOON_ELIMIT)

@@ -72,7 +72,10 @@ void moon__src_store_failure(struct moon_cache *c, const struct moon_cache_key *
 			     const struct moon_query *q);
 
 /* Answers q from the cache if it holds a stale (or fresh) entry for key.
- * Returns true when q->resp now holds it (q->source CACHE). */
+ * Returns true when q->resp now holds it (q->source CACHE). A cached
+ * SERVFAIL is not an answer (false), but it too is copied into q->resp
+ * (q->resp_len and q->rcode follow it), so a forwarded SERVFAIL in q->resp
+ * stays consistent. */
 bool moon__src_serve_stale(struct moon_query *q, struct moon_cache *c,
 			   const struct moon_cache_key *key);
 

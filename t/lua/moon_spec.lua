@@ -286,6 +286,34 @@ www 300 TXT "internal"
 		assert.is_true(res.rewritten)
 	end)
 
+	it("restores the question of cache and forwarder answers too", function()
+		-- Given records stand for an upstream's reply to the new question.
+		local p = inline({ query = "q:rewrite{ name = 'www.internal.test' }" })
+		local res = p:query{ name = "WWW.example.com", answer = { "@ 60 A 10.9.9.9",
+			"www.internal.test. 60 TXT \"same owner\"", "other.internal.test. 60 A 10.1.1.1" } }
+		assert.same({ name = "WWW.example.com.", type = "A" }, res.question)
+		assert.equal("WWW.example.com.", res.answer[1].name)
+		assert.equal("WWW.example.com.", res.answer[2].name)
+		assert.equal("other.internal.test.", res.answer[3].name)
+		-- And with a response hook that maps the other names back itself.
+		p = t.chain({
+			{ INLINE, { query = "q:rewrite{ name = 'www.internal.test' }", response = [[
+				for _, rec in ipairs(r:records()) do
+					local n = rec.name:lower()
+					if n:sub(-#'.internal.test.') == '.internal.test.' then
+						r:replace(rec, n:gsub('internal%.test%.$', 'example.com.') .. ' '
+							.. rec.ttl .. ' IN ' .. rec.type_name .. ' ' .. rec.rdata)
+					end
+				end
+			]] } },
+		})
+		res = p:query{ name = "www.example.com", answer = { "@ 60 A 10.9.9.9",
+			"other.internal.test. 60 A 10.1.1.1" } }
+		assert.same({ "www.example.com.", "other.example.com." },
+			{ res.answer[1].name, res.answer[2].name })
+		assert.equal("www.example.com.", res.question.name)
+	end)
+
 	it("can change the type", function()
 		local p = inline({ query = "q:rewrite{ name = 'www.internal.test.', type = 'TXT' }"
 			.. " q.meta.type = q.type q.meta.orig_type = q.orig_type" })

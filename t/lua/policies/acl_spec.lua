@@ -120,25 +120,23 @@ describe("acl address parser", function()
 	end)
 end)
 
--- The brute-force reference: is the address (X.parse result) inside the
--- prefix (address words, length)?
-local function in_prefix(p, fam, a, b, c, d)
-	if p.fam ~= fam then
-		return false
-	end
-	local left, w = p.len, p.w
-	for k = 1, fam == 4 and 1 or 4 do
-		if left <= 0 then
-			return true
-		end
-		local size = 2 ^ (32 - math.min(left, 32))
-		local x = k == 1 and a or k == 2 and b or k == 3 and c or d
-		if math.floor(x / size) ~= math.floor(w[k] / size) then
+-- The brute-force reference: compare the address with every prefix, bit
+-- for bit (whole words equal, then the partial word under its mask).
+local function reference_prefix(fam, w, len)
+	local p = { fam = fam, w = w, len = len, full = math.floor(len / 32) }
+	local host = 32 - len % 32
+	p.size = 2 ^ host
+	p.part = p.full < #w and math.floor(w[p.full + 1] / p.size) or nil
+	return p
+end
+
+local function in_prefix(p, x)
+	for k = 1, p.full do
+		if x[k] ~= p.w[k] then
 			return false
 		end
-		left = left - 32
 	end
-	return true
+	return p.part == nil or math.floor(x[p.full + 1] / p.size) == p.part
 end
 
 local function make_prefixes(n)
@@ -158,7 +156,7 @@ local function make_prefixes(n)
 			len = len - 96   -- a mapped address written as IPv6
 		end
 		if len >= 0 then
-			list[#list + 1] = { fam = fam, w = w, len = len }
+			list[#list + 1] = reference_prefix(fam, w, len)
 			texts[#texts + 1] = text
 		end
 	end
@@ -167,8 +165,10 @@ end
 
 local function brute(list, text)
 	local fam, a, b, c, d = X.parse(text)
-	for _, p in ipairs(list) do
-		if in_prefix(p, fam, a, b, c, d) then
+	local x = { a, b, c, d }
+	for i = 1, #list do
+		local p = list[i]
+		if p.fam == fam and in_prefix(p, x) then
 			return true
 		end
 	end
@@ -256,6 +256,16 @@ describe("acl range sets", function()
 		assert.is_true(s:contains("192.168.1.255"))
 		assert.equal(1, s.n6)       -- ::/0 swallows the rest
 		assert.is_true(s:contains("fe80::1"))
+		-- A gap of a single address stays a gap; touching ranges merge.
+		s = assert(X.new_set({ "10.0.0.0/24", "10.0.1.1/32", "2001:db8::/127", "2001:db8::3",
+			"2001:db8::4/126", "2001:db8::8/125" }))
+		assert.equal(2, s.n4)
+		assert.is_false(s:contains("10.0.1.0"))
+		assert.is_true(s:contains("10.0.0.255") and s:contains("10.0.1.1"))
+		assert.equal(2, s.n6)
+		assert.is_false(s:contains("2001:db8::2"))
+		assert.is_true(s:contains("2001:db8::3") and s:contains("2001:db8::f"))
+		assert.is_false(s:contains("2001:db8::10"))
 	end)
 
 	it("handles the whole address space and single addresses", function()

@@ -143,7 +143,7 @@ static void test_redit(void)
 	moon_pkt_parse(&q, (const uint8_t *)"\x12\x34\x01\x00\0\1\0\0\0\0\0\0\1a\7example\0\0\1\0\1",
 		       27);
 	moon_pktw_begin(&w, out, sizeof(out), &q);
-	is_int(moon_redit_write(&e, &w), 0, "write");
+	is_int(moon_redit_write(&e, &w, NULL), 0, "write");
 	size_t n = moon_pktw_finish(&w);
 	struct moon_redit e2;
 	moon_redit_init(&e2);
