@@ -371,6 +371,9 @@ int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stag
 		       action == MOON_ON_ERROR_REFUSE ? MOON_CODE_REFUSE : MOON_CODE_SERVFAIL;
 		break;
 	}
+	/* The policy that returned a verdict (or failed into one), for r.policy. */
+	if (code != MOON_CODE_CONTINUE && b->R.policy_ >= 0)
+		q->answered_by = (uint16_t)(b->R.policy_ + 1);
 	b->R.q_ = NULL;
 	b->R.stage_ = -1;
 	b->R.policy_ = -1;

@@ -33,6 +33,7 @@
 /* FFI-BEGIN */
 
 struct moon_query;
+struct moon_regex;
 struct moon_shared_dict;
 struct moon_harness;
 struct moon_zone;
@@ -121,6 +122,8 @@ int moon_ffi_q_name(struct moon_ffi_req *r, int which);
 int moon_ffi_q_orig_type(struct moon_ffi_req *r);
 /* which: 0 client address, 1 server address (text, no port). */
 int moon_ffi_q_addr(struct moon_ffi_req *r, int which);
+/* The same as 4 or 16 bytes. */
+int moon_ffi_q_addr_raw(struct moon_ffi_req *r, int which);
 /* The payload of the first EDNS option `code`, or -1. */
 int moon_ffi_q_edns_opt(struct moon_ffi_req *r, int code);
 /* The i-th EDNS option (0-based): payload in buf_, code in *code; -1 past the end. */
@@ -162,8 +165,12 @@ int moon_ffi_r_remove(struct moon_ffi_req *r, int i, bool filtered);
 int moon_ffi_r_add(struct moon_ffi_req *r, int section, const char *text, size_t len, int at);
 int moon_ffi_r_set_ttl(struct moon_ffi_req *r, int i, uint32_t ttl);
 int moon_ffi_r_clamp_ttl(struct moon_ffi_req *r, uint32_t min, uint32_t max);
-/* section -1: every section. */
-int moon_ffi_r_shuffle(struct moon_ffi_req *r, int section);
+/* section -1: every section; types: only RRsets of these types (NULL: all). */
+int moon_ffi_r_shuffle(struct moon_ffi_req *r, int section, const uint16_t *types, int ntypes);
+/* Puts records idx[0..n) in this order over the positions they hold. */
+int moon_ffi_r_reorder(struct moon_ffi_req *r, const int32_t *idx, int n);
+/* The name of the policy whose verdict made the reply, or -1. */
+int moon_ffi_r_policy(struct moon_ffi_req *r);
 int moon_ffi_r_set_rcode(struct moon_ffi_req *r, int rcode);
 /* flag: a header bit (0x0400 AA, 0x0200 TC, 0x0080 RA, 0x0020 AD). */
 int moon_ffi_r_set_flag(struct moon_ffi_req *r, int flag, bool on);
@@ -191,6 +198,19 @@ void moon_ffi_shared_flush(struct moon_shared_dict *d);
 int moon_ffi_counter_new(struct moon_ffi_req *r, const char *name, size_t len);
 void moon_ffi_counter_add(struct moon_ffi_req *r, int id, double n);
 double moon_ffi_counter_value(int id);
+
+/* moon.regex: PCRE2. flags: any of "imsx". NULL with a message in err. */
+struct moon_regex *moon_ffi_re_new(const char *pattern, size_t len, const char *flags,
+				   char *err, size_t errlen);
+void moon_ffi_re_free(struct moon_regex *re);
+int moon_ffi_re_groups(struct moon_regex *re);
+/* The i-th named group (0-based): its name, and its number in *group. */
+const char *moon_ffi_re_name(struct moon_regex *re, int i, int *group);
+/* Matches subject from byte `start`: 0 no match, else the number of
+ * (start, end) offset pairs written to ov (-1 for a group that did not
+ * take part), MOON_FFI_ELIMIT when the match limit stopped it. */
+int moon_ffi_re_match(struct moon_regex *re, const char *subject, size_t len, size_t start,
+		      int32_t *ov, int pairs);
 
 /* Parses an IPv4 or IPv6 address (no brackets, no port) into out: 4 or 16
  * bytes, returns that count or -1. */

@@ -61,6 +61,19 @@ int moon_ffi_q_addr(struct moon_ffi_req *r, int which)
 	return (int)strlen((char *)r->buf_);
 }
 
+int moon_ffi_q_addr_raw(struct moon_ffi_req *r, int which)
+{
+	struct moon_query *q = query_of(r);
+	if (!q)
+		return MOON_FFI_ENOQUERY;
+	const struct sockaddr *sa = which ? q->server : q->client;
+	if (sa && sa->sa_family == AF_INET)
+		return put_buf(r, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	if (sa && sa->sa_family == AF_INET6)
+		return put_buf(r, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	return -1;
+}
+
 int moon_ffi_q_edns_opt(struct moon_ffi_req *r, int code)
 {
 	struct moon_query *q = query_of(r);

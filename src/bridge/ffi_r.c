@@ -184,7 +184,7 @@ int moon_ffi_r_clamp_ttl(struct moon_ffi_req *r, uint32_t min, uint32_t max)
 	return 0;
 }
 
-int moon_ffi_r_shuffle(struct moon_ffi_req *r, int section)
+int moon_ffi_r_shuffle(struct moon_ffi_req *r, int section, const uint16_t *types, int ntypes)
 {
 	int ret = r_check(r, true);
 	if (ret)
@@ -195,9 +195,35 @@ int moon_ffi_r_shuffle(struct moon_ffi_req *r, int section)
 		return ret;
 	if (section > MOON_SEC_ADDITIONAL)
 		return -EINVAL;
-	moon_redit_shuffle(e, section);
+	moon_redit_shuffle(e, section, types, ntypes);
 	sync(r, e);
 	return 0;
+}
+
+int moon_ffi_r_reorder(struct moon_ffi_req *r, const int32_t *idx, int n)
+{
+	int ret = r_check(r, true);
+	if (ret)
+		return ret;
+	struct moon_redit *e = &moon__bridge_of(r)->edit;
+	ret = moon_redit_parse(e);
+	if (ret < 0)
+		return ret;
+	return moon_redit_reorder(e, idx, n);
+}
+
+int moon_ffi_r_policy(struct moon_ffi_req *r)
+{
+	struct moon_bridge *b = moon__bridge_of(r);
+	if (!r->q_)
+		return MOON_FFI_ENOQUERY;
+	int idx = r->q_->answered_by - 1;
+	if (idx < 0 || (size_t)idx >= b->npol)
+		return -1;
+	const char *name = b->pol[idx].conf->name;
+	size_t len = strlen(name);
+	memcpy(r->buf_, name, len);
+	return (int)len;
 }
 
 int moon_ffi_r_set_rcode(struct moon_ffi_req *r, int rcode)

@@ -258,14 +258,25 @@ static bool same_set(const struct moon_redit *e, int a, int b)
 	       moon_name_equal(na, nb);
 }
 
-static void shuffle_section(struct moon_redit *e, int s)
+static bool wanted(uint16_t type, const uint16_t *types, int ntypes)
+{
+	if (!types)
+		return true;
+	for (int i = 0; i < ntypes; i++)
+		if (types[i] == type)
+			return true;
+	return false;
+}
+
+static void shuffle_section(struct moon_redit *e, int s, const uint16_t *types, int ntypes)
 {
 	int start = e->sec[s], end = e->sec[s + 1];
 	uint8_t done[MOON_REDIT_MAX_RR / 8 + 1] = { 0 };
 	/* For each RRset (in order of first appearance), gather the positions
 	 * of its records and permute the records over those positions. */
 	for (int k = start; k < end; k++) {
-		if (done[(k - start) / 8] & (1 << ((k - start) % 8)))
+		if (done[(k - start) / 8] & (1 << ((k - start) % 8)) ||
+		    !wanted(e->rr[e->order[k]].type, types, ntypes))
 			continue;
 		uint16_t pos[256];
 		unsigned np = 0;
@@ -286,11 +297,35 @@ static void shuffle_section(struct moon_redit *e, int s)
 	}
 }
 
-void moon_redit_shuffle(struct moon_redit *e, int section)
+void moon_redit_shuffle(struct moon_redit *e, int section, const uint16_t *types, int ntypes)
 {
 	for (int s = 0; s < 3; s++)
 		if (section < 0 || section == s)
-			shuffle_section(e, s);
+			shuffle_section(e, s, types, ntypes);
+}
+
+int moon_redit_reorder(struct moon_redit *e, const int32_t *idx, int n)
+{
+	if (n < 0 || n > MOON_REDIT_MAX_RR)
+		return -EINVAL;
+	/* The positions the records hold, in increasing order: the order
+	 * array is scanned once, marking which of its entries are listed. */
+	uint8_t listed[MOON_REDIT_MAX_RR / 8 + 1] = { 0 };
+	for (int i = 0; i < n; i++) {
+		if (bad_index(e, idx[i]) || e->rr[idx[i]].section != e->rr[idx[0]].section ||
+		    listed[idx[i] / 8] & (1 << (idx[i] % 8)))
+			return -EINVAL;
+		listed[idx[i] / 8] |= (uint8_t)(1 << (idx[i] % 8));
+	}
+	int next = 0;
+	for (int k = 0; k < e->sec[3] && next < n; k++) {
+		int i = e->order[k];
+		if (listed[i / 8] & (1 << (i % 8)))
+			e->order[k] = (uint16_t)idx[next++];
+	}
+	if (n > 1)
+		e->dirty = true;
+	return 0;
 }
 
 int moon_redit_write(const struct moon_redit *e, struct moon_pktw *w, const uint8_t *alias)

@@ -69,8 +69,12 @@ int moon_redit_pos(const struct moon_redit *e, int i);
 int moon_redit_remove(struct moon_redit *e, int i);
 int moon_redit_set_ttl(struct moon_redit *e, int i, uint32_t ttl);
 /* Randomises the order of the records of each RRset of section (-1: all),
- * keeping the RRsets where they are. */
-void moon_redit_shuffle(struct moon_redit *e, int section);
+ * keeping the RRsets where they are; only RRsets of types[0..ntypes) when
+ * types is not NULL. */
+void moon_redit_shuffle(struct moon_redit *e, int section, const uint16_t *types, int ntypes);
+/* Puts records idx[0..n) (distinct, of one section) in this order over the
+ * positions they hold in the order. Returns 0 or -EINVAL. */
+int moon_redit_reorder(struct moon_redit *e, const int32_t *idx, int n);
 
 /* Owner of record i in wire form; returns its length or MOON_EMALF. */
 int moon_redit_owner(const struct moon_redit *e, int i, uint8_t out[MOON_NAME_MAXLEN]);

@@ -153,6 +153,8 @@ struct moon_query {
 	 * answer (moon_query_qname/qtype); records owned by that name are
 	 * written as a pointer to the question, so they read as the client's. */
 	struct moon_meta meta;          /* q.meta, for later stages and the query log */
+	uint16_t answered_by;           /* 1 + index of the policy whose verdict made the
+					 * reply, 0 = none (the bridge's numbering) */
 	bool rewritten;
 	uint8_t rw_qname_len;
 	uint16_t rw_qtype;
@@ -162,6 +164,7 @@ struct moon_query {
 static inline void moon_query_reset_policy(struct moon_query *q)
 {
 	moon_meta_reset(&q->meta);
+	q->answered_by = 0;
 	q->nocache = false;
 	q->rewritten = false;
 }
