@@ -103,6 +103,8 @@ function qget.orig_type() return check(C.moon_ffi_q_orig_type(R), 3) end
 function qget.block() return text(C.moon_ffi_q_name(R, 2), 3) end
 function qget.client() return text(C.moon_ffi_q_addr(R, 0), 3) end
 function qget.server() return text(C.moon_ffi_q_addr(R, 1), 3) end
+function qget.client_bytes() return text(C.moon_ffi_q_addr_raw(R, 0), 3) end
+function qget.server_bytes() return text(C.moon_ffi_q_addr_raw(R, 1), 3) end
 function qget.proto() return R.tcp and "tcp" or "udp" end
 qget["do"] = function() return R.do_bit end
 function qget.type_name() return consts.type[R.type] end
@@ -310,6 +312,7 @@ local rget = {}
 local rset = {}
 local recs, recs_seq = {}, -1
 local RecMT
+local cursor            -- the record object r:each() reuses
 
 function rget.rcode() return R.rcode_ end
 function rget.rcode_name() return consts.rcode[R.rcode_] end
@@ -318,6 +321,7 @@ function rget.tc() return R.tc_ end
 function rget.ad() return R.ad_ end
 function rget.ra() return R.ra_ end
 function rget.source() return SOURCES[R.source_] end
+function rget.policy() return text(C.moon_ffi_r_policy(R), 3) end
 
 function rset.rcode(v)
 	local n = consts.rcode_num(v)
@@ -372,6 +376,9 @@ end
 -- The index of a record object of this stage call.
 local function index_of(rec, level)
 	local i = type(rec) == "table" and rawget(rec, 1)
+	if rec == cursor and rawget(rec, 2) == R.seq_ then
+		return i
+	end
 	if not i or recs_seq ~= R.seq_ or recs[i] ~= rec then
 		raise("not a record of this response", level + 1)
 	end
@@ -513,12 +520,76 @@ function Rm.clamp_ttl(_, a, b)
 	check(C.moon_ffi_r_clamp_ttl(R, min, math.min(max, 4294967295)), 2)
 end
 
-function Rm.shuffle(_, section)
+local idxbuf = ffi.new("int32_t[8192]")
+local typebuf = ffi.new("uint16_t[64]")
+
+-- r:shuffle([section [, types]]): types a list of type numbers or names.
+function Rm.shuffle(_, section, types)
 	local s = -1
 	if section ~= nil then
 		s = section_num(section, 2)
 	end
-	check(C.moon_ffi_r_shuffle(R, s), 2)
+	local n = 0
+	if types ~= nil then
+		if type(types) ~= "table" or #types > 64 then
+			raise("r:shuffle(section, types): types is a list of at most 64 types", 2)
+		end
+		for i, t in ipairs(types) do
+			local num = consts.type_num(t)
+			if not num then
+				raise("r:shuffle: unknown type " .. tostring(t), 2)
+			end
+			typebuf[i - 1] = num
+			n = i
+		end
+	end
+	check(C.moon_ffi_r_shuffle(R, s, types and typebuf or nil, n), 2)
+end
+
+-- r:reorder(list): the records of the list (of one section) take the positions
+-- they hold, in the order of the list.
+function Rm.reorder(_, list)
+	if type(list) ~= "table" or #list > 8192 then
+		raise("r:reorder(recs): a list of records", 2)
+	end
+	for i, rec in ipairs(list) do
+		idxbuf[i - 1] = index_of(rec, 2)
+	end
+	local n = C.moon_ffi_r_reorder(R, idxbuf, #list)
+	if n == EINVAL then
+		raise("r:reorder: the records must be distinct and of one section", 2)
+	end
+	check(n, 2)
+end
+
+-- r:each(fn [, section]): calls fn(rec) for each live record, in order,
+-- with one record object reused for every call (valid during that call
+-- only); returning false from fn stops the walk. No table per record.
+cursor = setmetatable({ -1, -1 }, RecMT)
+
+function Rm.each(_, fn, section)
+	if type(fn) ~= "function" then
+		raise("r:each(function(rec) ... end [, section])", 2)
+	end
+	parsed(2)
+	local s0, s1 = 0, 2
+	if section ~= nil then
+		s0 = section_num(section, 2)
+		s1 = s0
+	end
+	local seq = R.seq_
+	for k = R.sec_[s0], R.sec_[s1 + 1] - 1 do
+		local i = R.order_[k]
+		if not R.rr_[i].removed then
+			rawset(cursor, 1, i)
+			rawset(cursor, 2, seq)
+			local more = fn(cursor)
+			rawset(cursor, 2, -1)
+			if more == false then
+				return
+			end
+		end
+	end
 end
 
 function Rm.ede(_, code, msg)

@@ -40,13 +40,32 @@ local function prefix(a, bits)
 	return p
 end
 
+-- An IPv4 address as a number (exact in a double); a:byte(i) based.
+local function v4num(a)
+	local b1, b2, b3, b4 = a:byte(1, 4)
+	return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+
+local V4MAPPED = ("\0"):rep(10) .. "\255\255"
+
 local Cidr = {}
 local CidrMT = { __index = Cidr, __metatable = false }
 
+local function add_len(lens, len)
+	for _, l in ipairs(lens) do
+		if l == len then
+			return
+		end
+	end
+	lens[#lens + 1] = len
+	table.sort(lens, function(x, y) return x > y end)
+end
+
 -- moon.cidr{ "10.0.0.0/8", "192.0.2.1", "2001:db8::/32", ... }: a set of
--- networks; set:contains(ip) tells whether the address (text) is in one
--- of them and returns the matching entry. Cost: one table lookup per
--- distinct prefix length in the set.
+-- networks; set:contains(ip) returns the most specific entry (as written)
+-- holding the address (text), or nil. IPv4 lookups make no strings: one
+-- table lookup per distinct prefix length; an IPv4-mapped IPv6 address
+-- (::ffff:192.0.2.1) is looked up as IPv4.
 function M.cidr(list)
 	if type(list) == "string" then
 		list = { list }
@@ -54,7 +73,7 @@ function M.cidr(list)
 	if type(list) ~= "table" then
 		error("moon.cidr{...}: a list of networks", 2)
 	end
-	local set = { nets = { [4] = {}, [16] = {} }, lens = { [4] = {}, [16] = {} } }
+	local set = { v4 = {}, lens4 = {}, v6 = {}, lens6 = {}, div = {} }
 	for _, entry in ipairs(list) do
 		if type(entry) ~= "string" then
 			error("moon.cidr: entries are strings", 2)
@@ -69,33 +88,57 @@ function M.cidr(list)
 		if len > #a * 8 then
 			error("moon.cidr: prefix too long in '" .. entry .. "'", 2)
 		end
-		local nets = set.nets[#a]
-		local key = prefix(a, len) .. "/" .. len
-		if not nets[key] then
-			nets[key] = entry
-			local lens = set.lens[#a]
-			local seen = false
-			for _, l in ipairs(lens) do
-				seen = seen or l == len
+		if #a == 4 then
+			local div = 2 ^ (32 - len)
+			local x = v4num(a)
+			local key = x - x % div
+			set.v4[len] = set.v4[len] or {}
+			if not set.v4[len][key] then
+				set.v4[len][key] = entry
 			end
-			if not seen then
-				lens[#lens + 1] = len
-				table.sort(lens, function(x, y) return x > y end)
+			set.div[len] = div
+			add_len(set.lens4, len)
+		else
+			local key = prefix(a, len) .. "/" .. len
+			if not set.v6[key] then
+				set.v6[key] = entry
 			end
+			add_len(set.lens6, len)
 		end
 	end
 	return setmetatable(set, CidrMT)
 end
 
--- Returns the most specific matching entry (as written), or nil.
+local function contains4(self, x)
+	local v4, div = self.v4, self.div
+	for _, len in ipairs(self.lens4) do
+		local d = div[len]
+		local hit = v4[len][x - x % d]
+		if hit then
+			return hit
+		end
+	end
+	return nil
+end
+
 function Cidr:contains(ip)
-	local a = M.ip.parse(ip)
-	if not a then
+	if type(ip) ~= "string" then
 		return nil
 	end
-	local nets = self.nets[#a]
-	for _, len in ipairs(self.lens[#a]) do
-		local hit = nets[prefix(a, len) .. "/" .. len]
+	local n = C.moon_ffi_ip_parse(ip, #ip, addrbuf)
+	if n == 4 then
+		return contains4(self, ((addrbuf[0] * 256 + addrbuf[1]) * 256 + addrbuf[2]) * 256
+			+ addrbuf[3])
+	end
+	if n ~= 16 then
+		return nil
+	end
+	local a = ffi.string(addrbuf, 16)
+	if a:sub(1, 12) == V4MAPPED then
+		return contains4(self, v4num(a:sub(13)))
+	end
+	for _, len in ipairs(self.lens6) do
+		local hit = self.v6[prefix(a, len) .. "/" .. len]
 		if hit then
 			return hit
 		end

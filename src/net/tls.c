@@ -66,14 +66,6 @@ void moon_tls_listener_set(struct moon_tls_listener *l, struct moon_tls_ctx *ctx
 	moon_tls_ctx_release(old);
 }
 
-struct moon_tls_ctx *moon_tls_listener_get(struct moon_tls_listener *l)
-{
-	pthread_mutex_lock(&l->lock);
-	struct moon_tls_ctx *c = moon_tls_ctx_ref(l->ctx);
-	pthread_mutex_unlock(&l->lock);
-	return c;
-}
-
 /* ------------------------------------------------------------ worker */
 
 int moon_net_worker_add_tls(struct moon_net_worker *nw, int fd, uint16_t listener,

@@ -57,8 +57,6 @@ void moon_tls_listener_deinit(struct moon_tls_listener *l);
 /* Makes ctx (the listener takes a reference of its own; NULL keeps the
  * current one) the context of new connections, and applies its rate. */
 void moon_tls_listener_set(struct moon_tls_listener *l, struct moon_tls_ctx *ctx);
-/* The current context with a reference for the caller, or NULL. */
-struct moon_tls_ctx *moon_tls_listener_get(struct moon_tls_listener *l);
 
 /* Takes ownership of a listening TCP socket (moon_net_socket_tcp) and
  * serves DNS over TLS on it with l's context; l must outlive the worker's

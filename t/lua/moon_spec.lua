@@ -456,6 +456,62 @@ describe("r", function()
 		end
 	end)
 
+	it("shuffles only the RRsets of some types", function()
+		local list = { "@ 300 TXT \"1\"", "@ 300 TXT \"2\"", "@ 300 TXT \"3\"",
+			"@ 300 TXT \"4\"", "@ 300 A 192.0.2.1", "@ 300 A 192.0.2.2" }
+		local p = inline({ response = "r:shuffle('answer', { 'A', 28 })" })
+		local txt_moved, a_orders = false, {}
+		for _ = 1, 20 do
+			local res = p:query{ answer = list }
+			txt_moved = txt_moved or table.concat(res:rdata("answer", "TXT"), ",")
+				~= '"1","2","3","4"'
+			a_orders[table.concat(res:rdata("answer", "A"), ",")] = true
+		end
+		assert.is_false(txt_moved)
+		assert.is_true(a_orders["192.0.2.2,192.0.2.1"] and a_orders["192.0.2.1,192.0.2.2"])
+	end)
+
+	it("reorders records over their positions", function()
+		local p = inline({ response = [[
+			local recs = r:records('answer')
+			r:reorder({ recs[3], recs[1] })
+		]] })
+		local res = p:query{ answer = { "@ 60 A 192.0.2.1", "@ 60 A 192.0.2.2",
+			"@ 60 A 192.0.2.3" } }
+		assert.same({ "192.0.2.3", "192.0.2.2", "192.0.2.1" }, res:rdata())
+		p = inline({ response = "r:reorder({ r:records('answer')[1], r:records('additional')[1] })" })
+		res = p:query{ answer = A2, additional = { "x.test. 60 A 192.0.2.9" } }
+		assert.matches("distinct and of one section", res.errors[1])
+	end)
+
+	it("walks records without a table each", function()
+		local p = inline({ response = [[
+			local seen = {}
+			r:each(function(rec)
+				seen[#seen + 1] = rec.ip
+				if rec.ip == '192.0.2.2' then r:remove(rec) end
+			end)
+			q.meta.seen = table.concat(seen, ',')
+			local first
+			r:each(function(rec) first = rec return false end, 'answer')
+			q.meta.after = tostring(pcall(function() return first.ttl end))
+		]] })
+		local res = p:query{ answer = { "@ 60 A 192.0.2.1", "@ 60 A 192.0.2.2",
+			"@ 60 A 192.0.2.3" } }
+		assert.equal("192.0.2.1,192.0.2.2,192.0.2.3", res.meta.seen)
+		assert.equal("false", res.meta.after)
+		assert.same({ "192.0.2.1", "192.0.2.3" }, res:rdata())
+	end)
+
+	it("names the policy whose verdict made the reply", function()
+		local p = t.chain({
+			{ INLINE, { query = "if q.type == 15 then return q:refuse() end" }, { name = "gate" } },
+			{ INLINE, { response = "q.meta.by = tostring(r.policy)" }, { name = "watch" } },
+		})
+		assert.equal("gate", p:query{ type = "MX" }.meta.by)
+		assert.equal("nil", p:query{ type = "A", answer = A2 }.meta.by)
+	end)
+
 	it("can set an EDE of its own", function()
 		local p = inline({ response = "r:ede('STALE_ANSWER', 'from the past')" })
 		local res = p:query{ answer = A2 }
@@ -628,6 +684,28 @@ describe("moon", function()
 		end)
 	end)
 
+	it("has PCRE2 regular expressions (moon.regex, not published yet)", function()
+		-- The module runs here, in the test runner's state, with the same FFI.
+		local regex = require("moon.regex").regex
+		local re = regex("^(?P<host>[a-z]+)-(\\d+)(x)?\\.example\\.$", "i")
+		assert.same({ "Web", "42", false }, { re:match("Web-42.example.") })
+		assert.equal(3, re.groups)
+		assert.same({ host = 1 }, re.names)
+		assert.is_false(re:test("nope"))
+		assert.same({ 1, 14, "Web", "7", false }, { re:find("Web-7.example.") })
+		assert.same({ host = "web" }, re:named("web-1.example."))
+		assert.equal("bbb", regex("b+"):match("abbbc"))
+		assert.is_nil(regex("b+"):match("aaa"))
+		assert.has_error(function() regex("(a") end,
+			"moon.regex: missing closing parenthesis at offset 2")
+		assert.has_error(function() regex("a", "q") end)
+		local ok, err = pcall(function()
+			return regex("^(a+)+$"):match(string.rep("a", 40) .. "b")
+		end)
+		assert.is_false(ok)
+		assert.matches("match limit", err)
+	end)
+
 	it("matches addresses and names", function()
 		local p = inline({ query = [[
 			local nets = moon.cidr{ '10.0.0.0/8', '192.0.2.128/25', '2001:db8::/32', '198.51.100.7' }
@@ -638,6 +716,8 @@ describe("moon", function()
 			q.meta.e = tostring(nets:contains('198.51.100.7'))
 			q.meta.f = tostring(nets:contains('not an ip'))
 			q.meta.fam = moon.ip.family('::1') .. moon.ip.family('127.0.0.1')
+			q.meta.mapped = tostring(nets:contains('::ffff:10.1.2.3'))
+			q.meta.bytes = #q.client_bytes .. #q.server_bytes
 			q.meta.len = #moon.ip.parse('::1')
 			local names = moon.names{ 'example.com', 'Ads.Example.NET.' }
 			q.meta.g = tostring(names:match('WWW.example.com.'))
@@ -648,7 +728,8 @@ describe("moon", function()
 		]] })
 		assert.same({ a = "10.0.0.0/8", b = "192.0.2.128/25", c = "nil", d = "2001:db8::/32",
 			e = "198.51.100.7", f = "nil", fam = "64", len = "16", g = "example.com.",
-			h = "example.com.", i = "nil", j = "ads.example.net.", k = "false" }, p:query{}.meta)
+			h = "example.com.", i = "nil", j = "ads.example.net.", k = "false",
+			mapped = "10.0.0.0/8", bytes = "44" }, p:query{}.meta)
 	end)
 end)
 

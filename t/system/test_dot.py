@@ -10,7 +10,6 @@ and a second server certificate for the swap.
 """
 import os
 import re
-import select
 import signal
 import socket
 import ssl
@@ -167,7 +166,7 @@ def seconds_until_closed(s, limit):
 # ---------------------------------------------------------------- tests
 
 def test_kdig(srv):
-    r = run(KDIG, "+tls", f"@127.0.0.1", "-p", str(srv.tport), WWW, "A")
+    r = run(KDIG, "+tls", "@127.0.0.1", "-p", str(srv.tport), WWW, "A")
     assert r.returncode == 0, r.stderr
     assert "status: NOERROR" in r.stdout
     assert re.search(r"TLS session \(TLS1\.3\)", r.stdout), r.stdout
@@ -302,7 +301,8 @@ def check(config_text, tmp_path):
 
 
 def test_config_errors(tmp_path, pki):
-    zone = f'zone_files: [ {{ origin: {ZONE}, file: {os.path.join(h.ZONEDIR, "diff.test.zone")} }} ]'
+    zfile = os.path.join(h.ZONEDIR, "diff.test.zone")
+    zone = f"zone_files: [ {{ origin: {ZONE}, file: {zfile} }} ]"
     p, r = check(f"""servers:
   - name: a
     listen: [ "dns://127.0.0.1:5399", "tls://127.0.0.1:8853" ]
