@@ -250,6 +250,8 @@ def test_byte_cap_holds_under_a_flood(own_servers, tmp_path):
     """Random subdomains (knotd's wildcard answers each once): the cache must
     stay within its capacity, RSS growing by at most the cap plus a fixed
     overhead, where uncapped the entries would take several times more."""
+    if h.SLOW > 1:
+        pytest.skip("a sanitizer build quarantines freed memory: RSS says nothing here")
     zone = tmp_path / "flood.test.zone"
     zone.write_text(FLOOD_ZONE)
     knot = own_servers.knotd(h.free_port(), [("flood.test.", str(zone))])
