@@ -154,12 +154,13 @@ port_of() {
 version_of() {
 	case $1 in
 	moondns) echo "${MOONDNS_VERSION:-dev}" ;;
+	moondns+*) echo "${MOONDNS_VERSION:-dev}" ;; # variants of the lua scenario
 	moondns_b) echo "B: ${MOONDNS_B:-$MOONDNS}${MOONDNS_B_ENV:+ with $MOONDNS_B_ENV}" ;;
 	knotd) knotd -V | awk '{print $NF}' ;;
 	nsd) nsd -v 2>&1 | awk 'NR == 1 {print $NF}' ;;
 	unbound) unbound -V 2>&1 | awk 'NR == 1 {print $NF}' ;;
 	kresd) kresd --version 2>&1 | awk 'NR == 1 {print $NF}' ;;
-	dnsdist) dnsdist --version 2>&1 | awk 'NR == 1 {print $2}' ;;
+	dnsdist | dnsdist+*) dnsdist --version 2>&1 | awk 'NR == 1 {print $2}' ;;
 	floor) echo "-" ;;
 	esac
 }
@@ -481,3 +482,5 @@ warm_dot() {
 
 # caching forwarders over UDP (scenarios cachehit, cachemiss)
 . "$BENCH/lib-fwd.sh"
+# the cost of the Lua policy layer (scenario lua)
+. "$BENCH/lib-lua.sh"

@@ -12,6 +12,8 @@
 #   cachehit  caching forwarders over UDP, pure cache hits (10,000 names); FWD_SERVERS
 #   cachehitrate  the same at a fixed offered rate (RATE qps)
 #   cachemiss caching forwarders over UDP, every query a miss (unique NXDOMAIN names)
+#   lua   cost of the Lua policy layer: moondns without/with policies (auth UDP), dnsdist
+#         without/with a LuaFFIRule (cache hits); see lib-lua.sh
 # env:  MOONDNS (path of the binary; default $BUILD/moondns, then ./moondns, then PATH)
 #       SERVERS ("moondns knotd nsd"; add moondns_b for an A/B run: MOONDNS_B, MOONDNS_B_ENV)  FLOOR (1)  REPS (3)  DURATION (10 s)  LOAD_REPS (3)
 #       RATE (100000)  UDP_ARGS  TCP_ARGS  DOT_ARGS  DOT_SERVERS  SRV_CPU (1)  CLI_CPU (0)
@@ -21,13 +23,14 @@
 if [ -z "${BENCH_NETNS:-}" ]; then
 	for a in "$@"; do
 		case $a in
-		udp | udprate | tcp | load | dot | cachehit | cachehitrate | cachemiss) ;;
-		*) die "unknown scenario '$a' (udp, udprate, tcp, load, dot, cachehit, cachehitrate, cachemiss)" ;;
+		udp | udprate | tcp | load | dot | cachehit | cachehitrate | cachemiss | lua) ;;
+		*) die "unknown scenario '$a' (udp, udprate, tcp, load, dot, cachehit, cachehitrate, cachemiss, lua)" ;;
 		esac
 	done
 	bench_lock "$@"
 	ensure_deps
 	[[ " $* " == *" dot "* || " $* " == *" cache"* ]] && ensure_dot_deps
+	[[ " $* " == *" lua "* ]] && ensure_lua_deps
 	ensure_data
 	if [ -z "${MOONDNS:-}" ]; then
 		for m in "${BUILD:-.}/moondns" ./moondns "$(command -v moondns)"; do
@@ -39,7 +42,7 @@ if [ -z "${BENCH_NETNS:-}" ]; then
 	export RESDIR=${RESDIR:-$BENCH/results/$(date +%Y%m%d-%H%M%S)}
 	mkdir -p "$RESDIR"
 	echo "bench/run.sh $*" > "$RESDIR/command.txt"
-	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|RATE|UDP_ARGS|TCP_ARGS|DOT_ARGS|DOT_SERVERS|SRV_CPU|CLI_CPU|MOONDNS|MOONDNS_B|MOONDNS_B_ENV|BUILD)=' \
+	env | grep -E '^(REPS|DURATION|LOAD_REPS|SERVERS|FLOOR|RATE|UDP_ARGS|TCP_ARGS|DOT_ARGS|DOT_SERVERS|LUA_ARGS|LUA_DNSDIST|SRV_CPU|CLI_CPU|MOONDNS|MOONDNS_B|MOONDNS_B_ENV|BUILD)=' \
 		>> "$RESDIR/command.txt"
 fi
 ensure_netns "$0" "$@"
@@ -202,6 +205,7 @@ for scen in "${SCENARIOS[@]}"; do
 	dot) scenario_dot ;;
 	cachehit | cachemiss) scenario_fwd "$scen" "$UDP_ARGS" ;;
 	cachehitrate) scenario_fwd "$scen" "$UDP_ARGS -Q $RATE" ;;
+	lua) scenario_lua ;;
 	esac
 done
 "$PY" "$BENCH/summarize.py" "$RESDIR" > "$RESDIR/summary.md" && cat "$RESDIR/summary.md"

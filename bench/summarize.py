@@ -3,8 +3,8 @@
 
 usage: summarize.py RESULTS_DIR
 
-Reads env.tsv, udp.tsv, tcp.tsv, load.tsv, dot.tsv, cachehit.tsv, cachemiss.tsv and
-answers.txt, whichever exist. Every figure is a
+Reads env.tsv, udp.tsv, tcp.tsv, load.tsv, dot.tsv, cachehit.tsv, cachemiss.tsv,
+lua.tsv, lua-dnsdist.tsv and answers.txt, whichever exist. Every figure is a
 median over the repetitions, with min-max where the spread matters.
 """
 import csv
@@ -203,6 +203,58 @@ def goals(udp, udprate, tcp, load):
     return lines
 
 
+# scenario lua: each variant against its own server's base; the goal is the highest allowed
+# ratio of CPU per query to the base (0.90 of the base's throughput per core ~ +10 % CPU)
+LUA_SETS = (("lua.tsv", "moondns", "authoritative UDP, 100k-host zone, mixed queries"),
+            ("lua-dnsdist.tsv", "dnsdist", "packet-cache hits in front of nsd (10,000 names)"))
+LUA_GOALS = {"moondns+noop": (1.10, "≥ 90 % of base (CPU +10 %)"),
+             "moondns+policies": (1 / 0.70, "≥ 70 % of base (CPU +43 %)")}
+
+
+def lua_table(d):
+    lines, added = [], []
+    for fname, base, workload in LUA_SETS:
+        groups = by_server(read_tsv(os.path.join(d, fname)))
+        if not groups:
+            continue
+        if not lines:
+            lines = ["## Lua policies: cost of the policy layer", "",
+                     "Each variant against its own server's base, same run, interleaved. *added* = "
+                     "median CPU µs/query minus the base's (per-rep: the differences within each "
+                     "repetition, min–max). Ratios are variant ÷ base.", "",
+                     "| variant | workload | qps | CPU µs/query | qps/core | limited by | qps ratio "
+                     "| qps/core ratio | added CPU µs/query (per-rep) | goal | met |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|"]
+        b = groups.get(base)
+        bus, bqps, bqpc = (med(b, k) if b else None for k in ("us_per_q", "qps", "qps_per_core"))
+        brep = {r["rep"]: num(r["us_per_q"]) for r in b or []}
+        for srv, rs in groups.items():
+            us, qps, qpc = med(rs, "us_per_q"), med(rs, "qps"), med(rs, "qps_per_core")
+            lim = "fixed rate" if " -Q " in rs[0]["command"] else \
+                limited_by(med(rs, "srv_cpu_pct"), med(rs, "cli_core_pct"))
+            f2 = lambda v: "–" if v is None else "%.2f" % v
+            add, goal, met = "–", "–", "–"
+            if srv != base and bus is not None and us is not None:
+                per = [num(r["us_per_q"]) - brep[r["rep"]] for r in rs
+                       if brep.get(r["rep"]) is not None and num(r["us_per_q"]) is not None]
+                add = "%+.2f (%+.2f – %+.2f)" % (us - bus, min(per), max(per)) if per else \
+                    "%+.2f" % (us - bus)
+                added.append("%s %+.2f µs" % (srv, us - bus))
+                if srv in LUA_GOALS:
+                    limit, goal = LUA_GOALS[srv]
+                    met = "yes" if us / bus <= limit else "**no**"
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                srv, workload if srv == base else "″", spread(rs, "qps", "%.0f"),
+                spread(rs, "us_per_q", "%.2f"), "%.1fk" % (qpc / 1000) if qpc else "–", lim,
+                f2(ratio(qps, bqps)), f2(ratio(qpc, bqpc)), add, goal, met))
+    if lines:
+        lines += ["", "Added CPU per query of the Lua layer: %s." % ", ".join(added), "",
+                  "`met` compares CPU µs/query (variant ÷ base ≤ 1.10 for the no-op policy, "
+                  "≤ 1/0.70 for the three policies): when dnsperf's core is the limit, raw qps "
+                  "cannot show the server's cost.", ""]
+    return lines
+
+
 def main():
     d = sys.argv[1]
     env = {}
@@ -257,6 +309,7 @@ def main():
     if "moondns" in set(udp) | set(udprate) | set(tcp) | set(load):
         out += goals(udp, udprate, tcp, load)
     out += udp_lines + rate_lines + tcp_lines + load_lines + dot_lines + fwd_lines
+    out += lua_table(d)
     answers = os.path.join(d, "answers.txt")
     if os.path.exists(answers):
         out += ["## Answers compared with knotd (first 500 benchmark queries, UDP and TCP: rcode, AA, answer RRs)", "",

@@ -108,6 +108,34 @@ local function match(s, pattern)
 	return find(s, pattern) ~= nil
 end
 
+-- Compiled regexes by their source, like nets: literals at load time,
+-- computed ones (bounded) when first used.
+local regexes = {}
+local regexes_count = 0
+
+local function regex_of(src)
+	local re = regexes[src]
+	if re == nil then
+		if type(src) ~= "string" then
+			error("regex: a pattern is a string, not " .. type(src), 3)
+		end
+		re = moon.regex(src)
+		if regexes_count < 1000 then
+			regexes[src] = re
+			regexes_count = regexes_count + 1
+		end
+	end
+	return re
+end
+
+-- regex(s, pattern): PCRE2 (JIT), case-sensitive like match().
+local function regex(s, pattern)
+	if type(s) ~= "string" then
+		return false
+	end
+	return regex_of(pattern):test(s)
+end
+
 local function canon(z)
 	z = z:lower()
 	if byte(z, #z) ~= 46 then
@@ -140,6 +168,7 @@ local cur = { q = nil, r = nil }
 local FUNCS = {
 	incidr = incidr,
 	match = match,
+	regex = regex,
 	inzone = inzone,
 	edns_option = function(code) return cur.q:edns_option(code) end,
 	tostring = tostring,
@@ -176,6 +205,7 @@ local STATEMENTS = {
 local LITERAL_ARGS = {
 	incidr = { first = 2, check = "net" }, any_ip_in = { first = 1, check = "net" },
 	match = { first = 2, last = 2, check = "pattern" },
+	regex = { first = 2, last = 2, check = "regex" },
 }
 
 local function check_literal(kind, value)
@@ -185,6 +215,13 @@ local function check_literal(kind, value)
 			return "bad network \"" .. value .. "\""
 		end
 		nets[value] = set
+	elseif kind == "regex" then
+		local ok, re = pcall(moon.regex, value)
+		if not ok then
+			return "bad regex \"" .. value .. "\": "
+				.. (tostring(re):match("moon%.regex: (.*)$") or tostring(re))
+		end
+		regexes[value] = re
 	else
 		local ok = pcall(find, "", value)
 		if not ok then
@@ -430,7 +467,9 @@ local function compile_rule(stage, i, rule, env, known, ede_on)
 		end
 		out.ede_text = rule.ede_text
 	end
-	out.reply = { ede = out.ede, ede_text = out.ede_text }
+	-- block: the SOA of the block's zone for the name, when it has one, so
+	-- that clients cache the NXDOMAIN like the zone's own (RFC 2308).
+	out.reply = { ede = out.ede, ede_text = out.ede_text, soa = action == "block" or nil }
 	return out
 end
 

@@ -80,9 +80,6 @@ local function client_net(q, bits4, bits6)
 	return a, #a == 4 and bits4 or bits6
 end
 
-local function record_text(rec)
-	return string.format("%s %d IN %s %s", rec.name, rec.ttl, rec.type_name, rec.rdata)
-end
 
 local KNOWN = { types = true, sections = true, shuffle = true, prefer = true,
 	prefer_client = true, client_prefix = true }
@@ -204,8 +201,7 @@ return function(opts)
 		return order
 	end
 
-	-- Rewrites the section's RRsets of the chosen types record by record
-	-- (the API moves records only by replacing them).
+	-- Puts the section's RRsets of the chosen types in their new order.
 	local function reorder(r, recs)
 		local sets, keys = {}, {}
 		for i = 1, #recs do
@@ -224,39 +220,14 @@ return function(opts)
 		for _, key in ipairs(keys) do
 			local set = sets[key]
 			if #set > 1 then
-				local order = arrange(set)
-				local texts = {}
-				for i = 1, #set do
-					if order[i] ~= set[i] then
-						texts[i] = record_text(order[i])
-					end
-				end
-				for i = 1, #set do
-					if texts[i] then
-						r:replace(set[i], texts[i])
-					end
-				end
+				r:reorder(arrange(set))
 			end
 		end
 	end
 
-	-- May the C shuffle do it? Only if no RRset of another type would move.
-	local seen = {}
-	local function only_chosen_move(recs)
-		local ok = true
-		for i = 1, #recs do
-			local ty = recs[i].type
-			if not types[ty] then
-				if seen[ty] then
-					ok = false
-				end
-				seen[ty] = true
-			end
-		end
-		for k in pairs(seen) do
-			seen[k] = nil
-		end
-		return ok
+	local type_list = {}
+	for ty in pairs(types) do
+		type_list[#type_list + 1] = ty
 	end
 
 	local function response(q, r)
@@ -268,15 +239,14 @@ return function(opts)
 		for s = 1, #sections do
 			local section = sections[s]
 			if r:count(section) > 1 then
-				local recs = r:records(section)
-				if not reorders and only_chosen_move(recs) then
-					r:shuffle(section)
+				if not reorders then
+					r:shuffle(section, type_list)
 				else
 					if prefer_client and not client_done then
 						cnet, cbits = client_net(q, bits4, bits6)
 						client_done = true
 					end
-					reorder(r, recs)
+					reorder(r, r:records(section))
 				end
 			end
 		end

@@ -9,232 +9,14 @@
 --       answer: '{{ .Name }} 60 IN A {{ .Group.a }}.{{ .Group.b }}.{{ .Group.c }}.{{ .Group.d }}'
 --
 -- Per query: class and type are number compares, the zone a suffix compare
--- on q.name, the regexes Lua pattern matches; tables and strings are made
+-- on q.name, the regexes PCRE2 (JIT) matches; tables and strings are made
 -- only for a query that matches.
 
 local moon = require("moon")
 
 -- Regular expressions ------------------------------------------------------
--- moon.regex (PCRE2) when the server provides it; otherwise the subset of
--- PCRE documented in doc/policies/template.md, translated once into a Lua
--- pattern. The same block is in policies/template.lua and
--- policies/rewrite.lua (a sandboxed policy cannot load a shared helper);
--- keep the two identical (t/lua/policies/rewrite_spec.lua checks).
-
-local ATOM_ESC = { d = "%d", D = "%D", w = "[%w_]", W = "[^%w_]", s = "%s", S = "%S" }
-local SET_ESC = { d = "%d", D = "%D", w = "%w_", s = "%s", S = "%S" }
-
-local function regex_error(src, pos, msg)
-	error(string.format("regex '%s': %s (at character %d; without PCRE2 in the server,"
-		.. " regexes use the subset in doc/policies/template.md)", src, msg, pos), 0)
-end
-
--- "[...]" starting at i; returns the Lua set and the index after it.
-local function translate_set(src, i, fold)
-	local n = #src
-	local out = { "[" }
-	local j = i + 1
-	if src:sub(j, j) == "^" then
-		out[#out + 1] = "^"
-		j = j + 1
-	end
-	local first = j
-	while true do
-		if j > n then
-			regex_error(src, i, "unclosed '['")
-		end
-		local c = src:sub(j, j)
-		if c == "]" and j > first then
-			break
-		end
-		if c == "\\" then
-			local e = src:sub(j + 1, j + 1)
-			if SET_ESC[e] then
-				out[#out + 1] = SET_ESC[e]
-			elseif e:match("^%w$") or e == "" then
-				regex_error(src, j, "unsupported escape '\\" .. e .. "' in a set")
-			else
-				out[#out + 1] = "%" .. e
-			end
-			j = j + 2
-		elseif c == "[" and src:sub(j + 1, j + 1) == ":" then
-			regex_error(src, j, "POSIX classes [:name:] are not supported")
-		elseif c == "-" and j > first and src:sub(j + 1, j + 1) ~= "]" then
-			out[#out + 1] = "-"
-			j = j + 1
-		elseif c:match("^%w$") then
-			out[#out + 1] = fold and c:lower() or c
-			j = j + 1
-		else
-			out[#out + 1] = "%" .. c
-			j = j + 1
-		end
-	end
-	out[#out + 1] = "]"
-	return table.concat(out), j + 1
-end
-
--- Translates a regex into a Lua pattern. Returns the pattern, the number
--- of groups and { name = group number }. fold: literal letters match
--- lowercase (query names are lowercase).
-local function translate(src, fold)
-	local n = #src
-	-- Alternation first: its '^' or '(' would give a less helpful error.
-	local k = 1
-	while k <= n do
-		local c = src:sub(k, k)
-		if c == "\\" then
-			k = k + 1
-		elseif c == "[" then
-			k = select(2, translate_set(src, k, fold)) - 1
-		elseif c == "|" then
-			regex_error(src, k, "alternation '|' is not supported (write several match entries)")
-		end
-		k = k + 1
-	end
-	local out = {}          -- pieces; a quantifier applies to the last one
-	local quantifiable = false
-	local names, ngroups = {}, 0
-	local stack = {}        -- open groups: true = capturing
-	local i = 1
-	while i <= n do
-		local c = src:sub(i, i)
-		if c == "^" then
-			if i ~= 1 then
-				regex_error(src, i, "'^' is supported only at the start")
-			end
-			out[#out + 1] = "^"
-			quantifiable = false
-			i = i + 1
-		elseif c == "$" then
-			if i ~= n then
-				regex_error(src, i, "'$' is supported only at the end")
-			end
-			out[#out + 1] = "$"
-			quantifiable = false
-			i = i + 1
-		elseif c == "\\" then
-			local e = src:sub(i + 1, i + 1)
-			if ATOM_ESC[e] then
-				out[#out + 1] = ATOM_ESC[e]
-			elseif e == "" then
-				regex_error(src, i, "trailing backslash")
-			elseif e:match("^%w$") then
-				regex_error(src, i, "unsupported escape '\\" .. e .. "'")
-			else
-				out[#out + 1] = "%" .. e
-			end
-			quantifiable = true
-			i = i + 2
-		elseif c == "[" then
-			out[#out + 1], i = translate_set(src, i, fold)
-			quantifiable = true
-		elseif c == "(" then
-			local capture = true
-			local j = i + 1
-			if src:sub(j, j) == "?" then
-				local name, after = src:match("^%?P?<([%a_][%w_]*)>()", j)
-				if name then
-					if names[name] then
-						regex_error(src, i, "group name '" .. name .. "' used twice")
-					end
-					names[name] = ngroups + 1
-					j = after
-				elseif src:sub(j + 1, j + 1) == ":" then
-					capture = false
-					j = j + 2
-				else
-					regex_error(src, i, "unsupported group '(" .. src:sub(j, j + 1) .. "'")
-				end
-			end
-			if src:sub(j, j) == ")" then
-				regex_error(src, i, "empty group")
-			end
-			if capture then
-				ngroups = ngroups + 1
-				out[#out + 1] = "("
-			end
-			stack[#stack + 1] = capture
-			quantifiable = false
-			i = j
-		elseif c == ")" then
-			if #stack == 0 then
-				regex_error(src, i, "unbalanced ')'")
-			end
-			if table.remove(stack) then
-				out[#out + 1] = ")"
-			end
-			if src:sub(i + 1, i + 1):match("^[*+?{]$") then
-				regex_error(src, i + 1, "a quantifier after a group is not supported")
-			end
-			quantifiable = false
-			i = i + 1
-		elseif c == "|" then
-			regex_error(src, i, "alternation '|' is not supported (write several match entries)")
-		elseif c == "*" or c == "+" or c == "?" or c == "{" then
-			if not quantifiable then
-				regex_error(src, i, "'" .. c .. "' does not follow a character, '.', a set or"
-					.. " an escape")
-			end
-			local atom = out[#out]
-			local lazy = false
-			local len = 1
-			if c == "{" then
-				local a, comma, b, close = src:match("^{(%d*)(,?)(%d*)}()", i)
-				if not a or a == "" then
-					regex_error(src, i, "bad repetition '{'")
-				end
-				local lo = tonumber(a)
-				local hi = comma == "" and lo or tonumber(b)
-				if lo > 255 or (hi and (hi < lo or hi > 255)) then
-					regex_error(src, i, "bad repetition counts")
-				end
-				local parts = {}
-				for r = 1, lo do
-					parts[r] = atom
-				end
-				if hi == nil then
-					parts[#parts + 1] = atom .. "*"
-				else
-					for _ = lo + 1, hi do
-						parts[#parts + 1] = atom .. "?"
-					end
-				end
-				out[#out] = table.concat(parts)
-				len = close - i
-			else
-				lazy = src:sub(i + 1, i + 1) == "?"
-				if c == "*" then
-					out[#out] = atom .. (lazy and "-" or "*")
-				elseif c == "+" then
-					out[#out] = lazy and (atom .. atom .. "-") or (atom .. "+")
-				elseif lazy then
-					regex_error(src, i, "lazy '??' is not supported")
-				else
-					out[#out] = atom .. "?"
-				end
-			end
-			quantifiable = false
-			i = i + len + (lazy and 1 or 0)
-		elseif c == "." then
-			out[#out + 1] = "."
-			quantifiable = true
-			i = i + 1
-		else
-			if c:match("^%w$") then
-				out[#out + 1] = fold and c:lower() or c
-			else
-				out[#out + 1] = "%" .. c
-			end
-			quantifiable = true
-			i = i + 1
-		end
-	end
-	if #stack > 0 then
-		regex_error(src, n, "unclosed '('")
-	end
-	return table.concat(out), ngroups, names
-end
+-- PCRE2 through moon.regex (compiled once here, JIT on), caseless: the
+-- operators write them as for CoreDNS, named groups (?P<name>...) included.
 
 -- Returns nil for no match, else a table of the captures (1..n).
 local function collect(first, ...)
@@ -249,26 +31,22 @@ local function compile_regex(src)
 	if type(src) ~= "string" or #src == 0 then
 		error("a regex is a non-empty string", 0)
 	end
-	local pcre = moon.regex
-	if pcre then
-		local re = pcre(src, "i")
-		return { src = src, ngroups = re.groups, names = re.names,
-			exec = function(s) return collect(re:match(s)) end }
+	local ok, re = pcall(moon.regex, src, "i")
+	if not ok then
+		error("regex '" .. src .. "': " .. (tostring(re):match("moon%.regex: (.*)$") or re), 0)
 	end
-	local pat, ngroups, names = translate(src, true)
-	local match = string.match
 	local exec
-	if ngroups == 0 then
-		-- A whole-match capture would be the matched text, not a group.
+	if re.groups == 0 then
+		-- re:match would give the whole match; templates number groups from 1.
 		exec = function(s)
-			if match(s, pat) then
+			if re:test(s) then
 				return {}
 			end
 		end
 	else
-		exec = function(s) return collect(match(s, pat)) end
+		exec = function(s) return collect(re:match(s)) end
 	end
-	return { src = src, ngroups = ngroups, names = names, exec = exec, pattern = pat }
+	return { src = src, ngroups = re.groups, names = re.names, exec = exec }
 end
 
 -- Option helpers ------------------------------------------------------------
@@ -441,9 +219,9 @@ end
 -- The policy ----------------------------------------------------------------
 
 -- Loaded with the argument "internals" (t/lua/policies/template_spec.lua),
--- the file returns its regex translator instead of the constructor.
+-- the file returns its regex compiler instead of the constructor.
 if ... == "internals" then
-	return { translate = translate, compile_regex = compile_regex }
+	return { compile_regex = compile_regex }
 end
 
 return function(opts)
@@ -456,6 +234,7 @@ return function(opts)
 		authority = { type = "any" },
 		additional = { type = "any" },
 		rcode = { type = "any", default = "NOERROR" },
+		soa = { type = "boolean", default = false },
 		ede = { type = "any" },
 		fallthrough = { type = "any", default = true },
 	})
@@ -560,6 +339,10 @@ return function(opts)
 		error("option fallthrough: true, false or a list of zones", 0)
 	end
 
+	-- soa: the SOA of the block's zone holding the name goes first into the
+	-- authority section (negative TTL), as the zone answers NXDOMAIN/NODATA.
+	local soa = opts.soa or nil
+
 	local matches = moon.counter("matches")
 	local failures = moon.counter("failures")
 
@@ -588,7 +371,7 @@ return function(opts)
 
 	local function build(q, name, zone, caps, re)
 		local c = { name = name, zone = zone, caps = caps, re = re, q = q }
-		local t = { rcode = rcode, aa = true, ede = ede, ede_text = ede_text }
+		local t = { rcode = rcode, aa = true, soa = soa, ede = ede, ede_text = ede_text }
 		if nrecords > 0 then
 			for s, list in pairs(sections) do
 				if #list > 0 then

@@ -51,9 +51,6 @@ local WEIGHTS = {
 -- value = unique + TXT_UNIT * txt (doubles are exact far beyond both).
 local TXT_UNIT = 2 ^ 24
 
--- Types tunnels use that moon.type does not name.
-local EXTRA_TYPES = { NULL = 10 }
-
 local ACTIONS = { log = 1, tag = 2, refuse = 3, block = 4 }
 
 local function fqdn(name, what)
@@ -255,7 +252,7 @@ return function(opts)
 	local txt_types = {}
 	for k, v in ipairs(opts.types) do
 		local n = type(v) == "number" and v
-			or (type(v) == "string" and (moon.type[v:upper()] or EXTRA_TYPES[v:upper()]))
+			or (type(v) == "string" and moon.type[v:upper()])
 		if type(n) ~= "number" then
 			error("option types[" .. k .. "]: a record type, not " .. tostring(v), 0)
 		end

@@ -234,6 +234,10 @@ local function build(rcode, t, default_ede, level)
 	check(C.moon_ffi_reply_begin(R, rcode, aa), level)
 	if t ~= nil then
 		for s = 1, 3 do
+			if s == 2 and t.soa then
+				-- The zone's SOA, authoritative unless the policy said aa = false.
+				check(C.moon_ffi_reply_soa(R, t.aa ~= false), level)
+			end
 			local list = t[SECTIONS[s]]
 			if type(list) == "string" then
 				list = { list }
@@ -279,6 +283,15 @@ end
 function Q.nxdomain(_, t)
 	build(3, t, 15, 2)
 	return V.nxdomain
+end
+
+-- q:nodata{...}: NOERROR with an empty answer (the type does not exist).
+function Q.nodata(_, t)
+	if t ~= nil and t.answer ~= nil then
+		raise("q:nodata: no answer records (use q:reply)", 2)
+	end
+	build(0, t, false, 2)
+	return V.reply
 end
 
 function Q.servfail(_, t)

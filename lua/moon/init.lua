@@ -271,10 +271,8 @@ local net = require("moon.net")
 M.ip = net.ip
 M.cidr = net.cidr
 M.names = net.names
--- moon.regex (lua/moon/regex.lua, PCRE2) is ready but not published yet:
--- policies/template.lua and rewrite.lua switch to it as soon as it exists,
--- and their specs still test their own pattern subset. Publishing it is
---     M.regex = require("moon.regex").regex
+-- moon.regex: PCRE2 with the JIT (lua/moon/regex.lua).
+M.regex = require("moon.regex").regex
 
 -- The read-only view policies get. -------------------------------------------
 

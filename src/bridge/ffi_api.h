@@ -148,6 +148,11 @@ int moon_ffi_reply_begin(struct moon_ffi_req *r, int rcode, bool aa);
 /* One or more records in zone-file syntax; relative names are relative to
  * the query name. On a syntax error buf_ holds the message. */
 int moon_ffi_reply_rr(struct moon_ffi_req *r, int section, const char *text, size_t len);
+/* The negative-answer SOA (TTL min(SOA TTL, MINIMUM)) of the block's zone
+ * enclosing the name being resolved, into the authority section (before
+ * any other authority record); sets AA too when aa. Returns 1, 0 without
+ * such a zone (nothing added), or an error. */
+int moon_ffi_reply_soa(struct moon_ffi_req *r, bool aa);
 int moon_ffi_reply_ede(struct moon_ffi_req *r, int code, const char *text, size_t len);
 int moon_ffi_reply_end(struct moon_ffi_req *r);
 

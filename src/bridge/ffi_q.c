@@ -6,8 +6,10 @@
 
 #include "bridge/internal.h"
 #include "query/query.h"
+#include "server/gen.h"
 #include "util/err.h"
 #include "wire/wire.h"
+#include "zone/zone.h"
 
 /* The query of the running hook, or NULL (then the caller returns
  * MOON_FFI_ENOQUERY). */
@@ -299,6 +301,51 @@ int moon_ffi_reply_rr(struct moon_ffi_req *r, int section, const char *text, siz
 	ret = moon_rrtext_parse(b->rt, text, len, q->pkt.qname, 60, reply_put, &c,
 				(char *)r->buf_, MOON_FFI_BUF);
 	return ret < 0 ? ret : 0;
+}
+
+/* The block's zone enclosing the name being resolved (after a rewrite), or
+ * NULL. Outside a server (the test harness) there is no block: q->zone,
+ * set by the harness, stands for the block's one zone. */
+static const struct moon_zone *zone_of(const struct moon_query *q)
+{
+	const uint8_t *qname = moon_query_qname(q);
+	if (q->block) {
+		const struct moon_gen_zone *gz = moon_gen_block_zone(q->block, qname,
+								     moon_query_qname_len(q));
+		return gz ? gz->zone : NULL;
+	}
+	if (q->zone && moon_name_is_subdomain(qname, moon_zone_origin(q->zone)))
+		return q->zone;
+	return NULL;
+}
+
+int moon_ffi_reply_soa(struct moon_ffi_req *r, bool aa)
+{
+	struct moon_query *q;
+	int ret = reply_check(r, &q);
+	if (ret)
+		return ret;
+	const struct moon_zone *z = zone_of(q);
+	if (!z)
+		return 0;
+	struct moon_bridge *b = moon__bridge_of(r);
+	if (b->rw_section > MOON_SEC_AUTHORITY)
+		return b->rw_section == 3 ? 0 : -EINVAL;
+	b->rw_section = MOON_SEC_AUTHORITY;
+	/* Without the zone's NSEC proofs an RRSIG would not validate anyway:
+	 * policy answers carry no DNSSEC records. */
+	ret = moon_pktw_put_rrset(&b->rw, MOON_SEC_AUTHORITY, moon_zone_origin(z),
+				  moon_zone_neg_soa(z));
+	if (ret == MOON_ESPACE) {
+		moon_pktw_truncate(&b->rw);
+		b->rw_section = 3;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	if (aa)
+		moon_pktw_set_flag(&b->rw, MOON_FLAG_AA, true);
+	return 1;
 }
 
 int moon_ffi_reply_ede(struct moon_ffi_req *r, int code, const char *text, size_t len)

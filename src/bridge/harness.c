@@ -423,6 +423,8 @@ int moon_ffi_t_run(struct moon_harness *h, const struct moon_ffi_tquery *d)
 	q->sent = false;
 	q->source = MOON_SOURCE_NONE;
 	q->policy = h->chain;
+	/* What a server's block lookup would find (bridge zone_of()). */
+	q->zone = d->zone;
 	moon_query_reset_policy(q);
 
 	const struct moon_hooks *hooks = h->chain ? h->chain->hooks : NULL;

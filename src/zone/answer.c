@@ -549,3 +549,8 @@ void moon_zone_answer(const struct moon_zone *zone, const uint8_t *qname_lc, uin
 	authority(&c, st);
 	additional(&c, st);
 }
+
+const struct moon_rrset *moon_zone_neg_soa(const struct moon_zone *zone)
+{
+	return &zone->neg_soa;
+}

@@ -61,6 +61,10 @@ const uint8_t *moon_zone_origin(const struct moon_zone *zone);  /* lowercase wir
 uint32_t moon_zone_serial(const struct moon_zone *zone);
 size_t moon_zone_record_count(const struct moon_zone *zone);  /* after dropping duplicates */
 size_t moon_zone_memory(const struct moon_zone *zone);          /* bytes held */
+/* The apex SOA as negative answers carry it: TTL = min(SOA TTL, MINIMUM),
+ * owner moon_zone_origin(), its RRSIGs (same TTL rule) in ->sigs when the
+ * zone is signed. For replies made outside moon_zone_answer (policies). */
+const struct moon_rrset *moon_zone_neg_soa(const struct moon_zone *zone);
 
 /* Bounds of one answer, generous for real zones. A set that would not fit is
  * left out and the answer is marked truncated by the writer, not here. */

@@ -259,6 +259,82 @@ describe("q:reply", function()
 	end)
 end)
 
+describe("negative answers with the zone's SOA", function()
+	local zone = t.zone([[
+$ORIGIN neg.test.
+@ 3600 SOA ns hostmaster 7 3600 600 86400 120
+@ 3600 NS ns
+ns 3600 A 192.0.2.53
+]])
+	local p = inline({ query = [[
+		if q.type == 16 then return q:nodata{ soa = true } end
+		if q.type == 15 then return q:nxdomain{ soa = true, aa = false, ede = false } end
+		if q.type == 99 then return q:reply{ rcode = "NXDOMAIN", soa = true,
+			authority = { "@ 30 NSEC x.neg.test. A" }, additional = { "x 60 A 192.0.2.9" } } end
+		if q.type == 13 then return q:nodata{ answer = { "@ 60 A 192.0.2.1" } } end
+		return q:nxdomain{ soa = true }
+	]] })
+
+	it("q:nxdomain{ soa = true }: the SOA with the negative TTL, AA", function()
+		local res = p:query{ name = "gone.neg.test", zone = zone }
+		assert.equal("NXDOMAIN", res.rcode_name)
+		assert.is_true(res.aa)
+		assert.equal(0, #res.answer)
+		assert.same({ { name = "neg.test.", type = "SOA", ttl = 120, class = 1,
+			rdata = "ns.neg.test. hostmaster.neg.test. 7 3600 600 86400 120" } }, res.authority)
+		assert.equal(15, res.ede.code)
+		-- The zone would say the same.
+		local z = t.policy(INLINE, {}):query{ name = "gone.neg.test", zone = zone }
+		assert.same(z.authority, res.authority)
+	end)
+
+	it("q:nodata{ soa = true }: NOERROR, no answer, the SOA, no EDE", function()
+		local res = p:query{ name = "ns.neg.test", type = "TXT", zone = zone }
+		assert.equal("NOERROR", res.rcode_name)
+		assert.is_true(res.aa)
+		assert.equal(0, #res.answer)
+		assert.equal("SOA", res.authority[1].type)
+		assert.equal(120, res.authority[1].ttl)
+		assert.is_nil(res.ede)
+		assert.equal("policy", res.source)
+	end)
+
+	it("keeps aa = false, puts the SOA before the given authority", function()
+		local res = p:query{ name = "x.neg.test", type = "MX", zone = zone }
+		assert.is_false(res.aa)
+		assert.equal("SOA", res.authority[1].type)
+		assert.is_nil(res.ede)
+		res = p:query{ name = "neg.test", type = "TYPE99", zone = zone }
+		assert.same({ "SOA", "NSEC" }, { res.authority[1].type, res.authority[2].type })
+		assert.same({ "192.0.2.9" }, res:rdata("additional"))
+	end)
+
+	it("adds nothing outside the zones", function()
+		local res = p:query{ name = "www.other.test", zone = zone }
+		assert.equal("NXDOMAIN", res.rcode_name)
+		assert.equal(0, #res.authority)
+		assert.is_false(res.aa)
+		res = p:query{ name = "www.other.test" }
+		assert.equal(0, #res.authority)
+	end)
+
+	it("q:nodata takes no answer records", function()
+		local res = p:query{ name = "ns.neg.test", type = "HINFO", zone = zone }
+		assert.equal("SERVFAIL", res.rcode_name)
+		assert.matches("q:nodata: no answer records", res.errors[1])
+	end)
+
+	it("uses the rewritten name's zone", function()
+		local rw = inline({ query = [[
+			q:rewrite{ name = "gone.neg.test" }
+			return q:nxdomain{ soa = true }
+		]] })
+		local res = rw:query{ name = "www.example.com", zone = zone }
+		assert.equal("SOA", res.authority[1].type)
+		assert.equal("neg.test.", res.authority[1].name)
+	end)
+end)
+
 describe("q:rewrite", function()
 	local zone = t.zone([[
 $ORIGIN internal.test.
@@ -684,9 +760,10 @@ describe("moon", function()
 		end)
 	end)
 
-	it("has PCRE2 regular expressions (moon.regex, not published yet)", function()
+	it("has PCRE2 regular expressions (moon.regex)", function()
 		-- The module runs here, in the test runner's state, with the same FFI.
 		local regex = require("moon.regex").regex
+		assert.equal(regex, require("moon").regex)
 		local re = regex("^(?P<host>[a-z]+)-(\\d+)(x)?\\.example\\.$", "i")
 		assert.same({ "Web", "42", false }, { re:match("Web-42.example.") })
 		assert.equal(3, re.groups)

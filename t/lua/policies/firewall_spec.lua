@@ -66,6 +66,27 @@ describe("firewall", function()
 		assert.equal(1, p:counter("query_drop"))
 	end)
 
+	it("blocks with the SOA of the block's zone holding the name", function()
+		local zone = t.zone("$ORIGIN corp.test.\n@ 3600 SOA ns h 1 3600 600 86400 300\n"
+			.. "@ 3600 NS ns\nns 3600 A 192.0.2.53\nbad 3600 A 192.0.2.66\n")
+		local p = fw({ query = { { block = 'name == "bad.corp.test." or name == "bad.x.test."' },
+			{ refuse = 'name == "no.corp.test."' } }, default = "allow" })
+		local res = p:query{ name = "bad.corp.test", zone = zone }
+		assert.equal("NXDOMAIN", res.rcode_name)
+		assert.is_true(res.aa)
+		assert.equal(0, #res.answer)
+		assert.same({ name = "corp.test.", type = "SOA", ttl = 300, class = 1,
+			rdata = "ns.corp.test. h.corp.test. 1 3600 600 86400 300" }, res.authority[1])
+		assert.equal(15, res.ede.code)
+		-- Outside the zones: no SOA; refuse never carries one.
+		res = p:query{ name = "bad.x.test", zone = zone }
+		assert.equal("NXDOMAIN", res.rcode_name)
+		assert.equal(0, #res.authority)
+		res = p:query{ name = "no.corp.test", zone = zone }
+		assert.equal("REFUSED", res.rcode_name)
+		assert.equal(0, #res.authority)
+	end)
+
 	it("stops at the first matching rule", function()
 		local p = fw({ query = {
 			{ allow = 'incidr(client, "10.0.0.5")' },
@@ -110,7 +131,7 @@ describe("firewall", function()
 		end
 	end)
 
-	it("has incidr, match, inzone, edns_option and string methods", function()
+	it("has incidr, match, regex, inzone, edns_option and string methods", function()
 		local cases = {
 			{ 'incidr(client, "10.0.0.0/8", "192.168.0.0/16")', { client = "192.168.1.1" }, true },
 			{ 'incidr(client, "10.0.0.0/8")', { client = "11.0.0.1" }, false },
@@ -119,6 +140,12 @@ describe("firewall", function()
 			{ 'match(name, "^ads?%.")', { name = "ads.example.com" }, true },
 			{ 'match(name, "^ads?%.")', { name = "bads.example.com" }, false },
 			{ 'match(meta["nothing"], "x")', {}, false },
+			{ [[regex(name, "^(ads?|track)[.]")]], { name = "track.example.com" }, true },
+			{ [[regex(name, "^(ads?|track)[.]")]], { name = "bads.example.com" }, false },
+			{ [[regex(name, "[a-f0-9]{20,}")]], { name = "0123456789abcdef0123.x.com" }, true },
+			{ [[regex(name, "[a-f0-9]{20,}")]], { name = "0123456789abcdef012.x.com" }, false },
+			{ [[regex(name, "^" .. "www")]], { name = "www.example.com" }, true },
+			{ 'regex(meta["nothing"], "x")', {}, false },
 			{ 'inzone(name, "Example.COM")', { name = "a.b.example.com" }, true },
 			{ 'inzone(name, "example.com.")', { name = "example.com" }, true },
 			{ 'inzone(name, "example.com")', { name = "badexample.com" }, false },
@@ -282,6 +309,8 @@ describe("firewall", function()
 				"bad network" },
 			{ { query = { { refuse = 'match(name, "[a-")' } }, default = "allow" },
 				"bad pattern" },
+			{ { query = { { refuse = 'regex(name, "(a|b")' } }, default = "allow" },
+				"bad regex \"%(a|b\": missing closing parenthesis" },
 			{ { query = { { refuse = 'name == "a', } }, default = "allow" }, "unfinished string" },
 			{ { query = { { deny = "true" } }, default = "allow" }, "unknown key 'deny'" },
 			{ { query = { { allow = "rd", refuse = "cd" } }, default = "allow" },
