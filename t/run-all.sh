@@ -6,7 +6,8 @@
 # Suites: C unit tests (TAP), fuzz-corpus replays (each corpus file is one
 # test), busted specs (t/lua, run by `moondns test`), pytest system tests
 # (t/system).
-# MOON_SUITES (space-separated: unit fuzz lua system) selects a subset.
+# MOON_SUITES (space-separated: unit fuzz lua system) selects a subset;
+# PYTEST_ARGS is split like a shell line, so -k 'a or b' works.
 set -u
 B=${MOON_BUILDDIR:?} S=${MOON_SRCDIR:?}
 SUITES=${MOON_SUITES:-unit fuzz lua system}
@@ -60,7 +61,7 @@ fi
 
 if want system && [ -d "$S/t/system" ]; then
 	out=$(cd "$S/t/system" && MOON_BUILDDIR="$B" MOON_SRCDIR="$S" \
-	      $PY -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} . 2>&1); rc=$?
+	      eval "$PY -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-} ." 2>&1); rc=$?
 	summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)|^=+ .*(passed|failed|error)' <<<"$out" | tail -1)
 	p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
 	f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | awk '{s += $1} END {print s + 0}')
