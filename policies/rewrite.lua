@@ -258,6 +258,21 @@ local function type_num(v, what)
 	return n
 end
 
+local CLASS_NUMS = { IN = 1, CH = 3, HS = 4, ANY = 255 }
+
+local function class_num(v, what)
+	local n
+	if type(v) == "number" and v >= 0 and v <= 65535 and v % 1 == 0 then
+		n = v
+	elseif type(v) == "string" then
+		n = CLASS_NUMS[v:upper()] or tonumber(v:upper():match("^CLASS(%d+)$"))
+	end
+	if type(n) ~= "number" or n > 65535 then
+		error(what .. ": a class (IN, CH, HS, ANY, CLASS<n> or a number), not " .. tostring(v), 0)
+	end
+	return n
+end
+
 local function rcode_num(v, what)
 	local n
 	if type(v) == "number" then
@@ -360,12 +375,8 @@ local function parse_rule(rule, k)
 	for key in pairs(rule) do
 		if not RULE_KEYS[key] then
 			error(where .. ": unknown key '" .. tostring(key) .. "' (exact, prefix, suffix,"
-				.. " substring, regex, to, type, ttl, rcode, answer, mode)", 0)
+				.. " substring, regex, to, type, class, edns0, ttl, rcode, answer, mode)", 0)
 		end
-	end
-	if rule.class ~= nil then
-		error(where .. ".class: rewriting the class is not possible in this moondns"
-			.. " (q:rewrite has no class; doc/policies/rewrite.md)", 0)
 	end
 	if rule.edns0 ~= nil then
 		error(where .. ".edns0: setting or removing EDNS0 options is not possible in this"
@@ -444,6 +455,14 @@ local function parse_rule(rule, k)
 		r.type_from = type_num(t.from, where .. ".type.from")
 		r.type_to = type_num(t.to, where .. ".type.to")
 	end
+	if rule.class ~= nil then
+		local c = rule.class
+		if type(c) ~= "table" or c.from == nil or c.to == nil then
+			error(where .. ".class: { from: CLASS, to: CLASS }", 0)
+		end
+		r.class_from = class_num(c.from, where .. ".class.from")
+		r.class_to = class_num(c.to, where .. ".class.to")
+	end
 	if rule.ttl ~= nil then
 		r.ttl_min, r.ttl_max = parse_ttl(rule.ttl, where .. ".ttl")
 	end
@@ -469,8 +488,9 @@ local function parse_rule(rule, k)
 		error(where .. ".answer: auto, none, or a list of { name|value: REGEX, to: ... }", 0)
 	end
 	r.responds = r.answer ~= nil or r.ttl_min ~= nil or r.rcodes ~= nil
-	if not r.renames and not r.type_to and not r.responds then
-		error(where .. ": the rule does nothing (give to, type, ttl, rcode or answer)", 0)
+	if not r.renames and not r.type_to and not r.class_to and not r.responds then
+		error(where .. ": the rule does nothing (give to, type, class, ttl, rcode or answer)",
+			0)
 	end
 	return r
 end
@@ -499,7 +519,8 @@ return function(opts)
 		local r = parse_rule(rule, k)
 		rules[k] = r
 		responds = responds or r.responds
-		conditional = conditional or (r.responds and not r.renames and not r.type_to)
+		conditional = conditional or (r.responds and not r.renames and not r.type_to
+			and not r.class_to)
 	end
 	local key = opts.meta
 	local nrules = #rules
@@ -507,14 +528,17 @@ return function(opts)
 	local bad_names = moon.counter("invalid_names")
 
 	local function query(q)
-		local name, qtype
+		local name, qtype, qclass
 		local fired
-		local orig_type = q.type
+		local orig_type, orig_class = q.type, q.class
 		for k = 1, nrules do
 			local r = rules[k]
 			local ok = true
 			local cur_type = qtype or orig_type
 			if r.type_from and cur_type ~= r.type_from then
+				ok = false
+			end
+			if r.class_from and (qclass or orig_class) ~= r.class_from then
 				ok = false
 			end
 			local new
@@ -529,6 +553,9 @@ return function(opts)
 				end
 				if r.type_to then
 					qtype = r.type_to
+				end
+				if r.class_to then
+					qclass = r.class_to
 				end
 				fired = fired and (fired .. "," .. k) or tostring(k)
 				if r.stop then
@@ -545,8 +572,10 @@ return function(opts)
 			moon.log.warn("rewrite of %s gives an invalid name: %s", q.name, name)
 			return q:servfail()
 		end
-		if renamed or (qtype and qtype ~= orig_type) then
-			q:rewrite{ name = renamed and name or nil, type = qtype }
+		local reclassed = qclass ~= nil and qclass ~= orig_class
+		if renamed or (qtype and qtype ~= orig_type) or reclassed then
+			q:rewrite{ name = renamed and name or nil, type = qtype,
+				class = reclassed and qclass or nil }
 			rewrites:inc()
 		end
 		if responds then

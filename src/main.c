@@ -12,6 +12,7 @@
 
 #include "bridge/testrun.h"
 #include "conf/conf.h"
+#include "metrics/ops.h"
 #include "net/net.h"
 #include "server/gen.h"
 #include "server/loopcheck.h"
@@ -188,10 +189,15 @@ struct control {
 	struct moon_server *srv;
 	const char *config;
 	struct moon_reload *reload;
+	struct moon_ops *ops;
 };
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct control *ctl = w->data;
+	/* With the HTTP endpoint on, the first signal starts lameduck. */
+	if (moon_ops_stop_requested(ctl->ops))
+		return;
 	moon_info(SERVER, "signal %d: stopping", w->signum);
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -217,6 +223,7 @@ static int after_start(struct ev_loop *loop, struct control *ctl, const struct o
 		.path = ctl->config, .watch = true,
 		/* Without a file the level is the banner's, not the default's. */
 		.log_level_fixed = o->level_set || !ctl->config,
+		.done = moon_ops_reload_done, .done_arg = ctl->ops,
 	};
 	if (!ret)
 		ret = moon_reload_new(loop, ctl->srv, &ro, &ctl->reload);
@@ -224,6 +231,12 @@ static int after_start(struct ev_loop *loop, struct control *ctl, const struct o
 		moon_err(SERVER, "%s", diag.msgs[i]);
 	moon_diag_free(&diag);
 	return ret ? 1 : 0;
+}
+
+static void stop_ops(struct moon_ops *ops)
+{
+	moon_gen_set_ops(NULL);
+	moon_ops_free(ops);
 }
 
 static int serve(const struct opts *o)
@@ -250,11 +263,21 @@ static int serve(const struct opts *o)
 		moon_log_level_parse(conf->log_level, &level);
 	moon_log_set_level(level);
 
+	/* Metrics and query log before the first generation, which builds its
+	 * blocks' parts with them; the endpoint binds now (a port in use
+	 * fails the start). */
+	struct moon_ops *ops;
+	if (moon_ops_start(conf, moon_server_worker_count(conf), PACKAGE_VERSION, &ops)) {
+		moon_conf_free(conf);
+		return 1;
+	}
+	moon_gen_set_ops(ops);
 	struct moon_gen *gen;
 	ret = moon_gen_new(conf, NULL, 0, moon_server_worker_count(conf), &diag, &gen);
 	if (ret) {
 		print_diag(&diag);
 		moon_diag_free(&diag);
+		stop_ops(ops);
 		return 1;
 	}
 	if (gen->zones_failed) {
@@ -278,33 +301,38 @@ static int serve(const struct opts *o)
 		for (size_t i = 0; i < diag.n; i++)
 			moon_err(SERVER, "%s", diag.msgs[i]);
 		moon_diag_free(&diag);
+		stop_ops(ops);
 		return 1;
 	}
+	moon_ops_set_ready(ops, 1, gen->zones_failed ? "zones not loaded (see the log)" : NULL);
 	if (!path)
 		print_banner(gen);  /* still alive: the server holds it */
 	moon_info(SERVER, "moondns %s started: %u worker%s, config %s", PACKAGE_VERSION,
 		  moon_server_workers(srv), moon_server_workers(srv) == 1 ? "" : "s",
 		  path ? path : EMBEDDED_NAME);
 
-	struct control ctl = { .srv = srv, .config = path };
+	struct control ctl = { .srv = srv, .config = path, .ops = ops };
 	if (after_start(loop, &ctl, o)) {
 		moon_server_stop(srv);
+		stop_ops(ops);
 		return 1;
 	}
 	ev_signal sigterm, sigint, sighup;
 	ev_signal_init(&sigterm, on_stop, SIGTERM);
 	ev_signal_init(&sigint, on_stop, SIGINT);
 	ev_signal_init(&sighup, on_reload, SIGHUP);
-	sighup.data = &ctl;
+	sighup.data = sigterm.data = sigint.data = &ctl;
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sighup);
 	struct moon_loopcheck *loopcheck = moon_loopcheck_new(loop, srv);
+	moon_ops_attach(ops, loop);
 	ev_run(loop, 0);
 
 	moon_loopcheck_free(loopcheck);
 	moon_reload_free(ctl.reload);
 	moon_server_stop(srv);
+	stop_ops(ops);  /* after the workers: the query log is written out */
 	moon_info(SERVER, "stopped");
 	return 0;
 }

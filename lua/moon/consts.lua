@@ -79,6 +79,29 @@ function M.type_num(v)
 	return nil
 end
 
+-- Classes q:rewrite takes by name (RFC 1035 §3.2.4, RFC 2136 ANY = 255).
+M.class = { IN = 1, CH = 3, HS = 4, NONE = 254, ANY = 255 }
+
+-- A class given as a number or a name ("IN", "ch", "CLASS3"); nil if it
+-- is neither.
+function M.class_num(v)
+	if type(v) == "number" then
+		if v >= 0 and v <= 65535 and v % 1 == 0 then
+			return v
+		end
+		return nil
+	end
+	if type(v) == "string" then
+		local u = v:upper()
+		local n = u:match("^CLASS(%d+)$")
+		if n then
+			return M.class_num(tonumber(n))
+		end
+		return M.class[u]
+	end
+	return nil
+end
+
 function M.rcode_num(v)
 	if type(v) == "number" then
 		if v >= 0 and v <= 4095 and v % 1 == 0 then

@@ -182,7 +182,7 @@ end
 
 function Q.rewrite(_, t)
 	if type(t) ~= "table" then
-		raise("q:rewrite{name = ..., type = ...}", 2)
+		raise("q:rewrite{name = ..., type = ..., class = ...}", 2)
 	end
 	local qtype = -1
 	if t.type ~= nil then
@@ -191,11 +191,18 @@ function Q.rewrite(_, t)
 			raise("q:rewrite: unknown type " .. tostring(t.type), 2)
 		end
 	end
+	local qclass = -1
+	if t.class ~= nil then
+		qclass = consts.class_num(t.class)
+		if not qclass then
+			raise("q:rewrite: unknown class " .. tostring(t.class), 2)
+		end
+	end
 	local name = t.name
 	if name ~= nil and type(name) ~= "string" then
 		raise("q:rewrite: name is a string", 2)
 	end
-	local n = C.moon_ffi_q_rewrite(R, name, name and #name or 0, qtype)
+	local n = C.moon_ffi_q_rewrite(R, name, name and #name or 0, qtype, qclass)
 	if n == ESYNTAX then
 		raise("q:rewrite: bad name '" .. name .. "'", 2)
 	end

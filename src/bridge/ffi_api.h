@@ -91,7 +91,7 @@ struct moon_ffi_req {
 	uint32_t scratch_;              /* bytes of the reply scratch in use */
 
 	uint16_t type;                  /* QTYPE being resolved (after q:rewrite, the new one) */
-	uint16_t class;
+	uint16_t class;                 /* QCLASS being resolved (after q:rewrite) */
 	uint16_t id;
 	uint16_t bufsize;               /* the client's EDNS UDP payload size, 0 without EDNS */
 	uint16_t client_port;
@@ -129,8 +129,9 @@ int moon_ffi_q_edns_opt(struct moon_ffi_req *r, int code);
 /* The i-th EDNS option (0-based): payload in buf_, code in *code; -1 past the end. */
 int moon_ffi_q_edns_opt_at(struct moon_ffi_req *r, int i, int *code);
 /* Changes the question the cache and sources see (query stage only).
- * name NULL keeps the name, qtype < 0 keeps the type. */
-int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int qtype);
+ * name NULL keeps the name, qtype < 0 keeps the type, qclass < 0 the class. */
+int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int qtype,
+		       int qclass);
 void moon_ffi_q_nocache(struct moon_ffi_req *r);
 
 /* q.meta */

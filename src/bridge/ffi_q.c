@@ -107,14 +107,15 @@ int moon_ffi_q_edns_opt_at(struct moon_ffi_req *r, int i, int *code)
 	return -1;
 }
 
-int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int qtype)
+int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int qtype,
+		       int qclass)
 {
 	struct moon_query *q = query_of(r);
 	if (!q)
 		return MOON_FFI_ENOQUERY;
 	if (r->stage_ != MOON_FFI_STAGE_QUERY)
 		return MOON_FFI_ECONTEXT;
-	if (qtype > 65535)
+	if (qtype > 65535 || qclass > 65535)
 		return -EINVAL;
 	uint8_t wire[MOON_NAME_MAXLEN];
 	int wlen = moon_query_qname_len(q);
@@ -134,10 +135,12 @@ int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int
 		moon_name_tolower(wire, wire);
 	}
 	q->rw_qtype = qtype >= 0 ? (uint16_t)qtype : moon_query_qtype(q);
+	q->rw_qclass = qclass >= 0 ? (uint16_t)qclass : moon_query_qclass(q);
 	memcpy(q->rw_qname, wire, (size_t)wlen);
 	q->rw_qname_len = (uint8_t)wlen;
 	q->rewritten = true;
 	r->type = q->rw_qtype;
+	r->class = q->rw_qclass;
 	r->rewritten = true;
 	return 0;
 }

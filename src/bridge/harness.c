@@ -299,6 +299,7 @@ static void begin_given(struct moon_query *q, struct moon_pktw *w)
 	memcpy(p.qname_lc, q->rw_qname, q->rw_qname_len);
 	p.qname_len = q->rw_qname_len;
 	p.qtype = q->rw_qtype;
+	p.qclass = q->rw_qclass;
 	moon_pktw_begin(w, q->resp, q->limit, &p);
 	if (q->edns)
 		moon_pktw_add_opt(w, OUR_PAYLOAD, q->pkt.edns.do_bit);

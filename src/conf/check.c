@@ -456,3 +456,51 @@ void moon__conf_check_root(struct moon_conf_walk *w, const struct moon_ynode *ma
 	check_listeners(w, servers, conf);
 	check_shared_zones(w, servers, conf);
 }
+
+/* http.listen is "ADDR:PORT" with the port required: an endpoint on a
+ * guessed port would only surprise. Parsed once here for the server. */
+void moon__conf_check_http(struct moon_conf_walk *w, const struct moon_ynode *map,
+			   const struct moon_ynode *at, void *base)
+{
+	struct moon_conf_http *h = base;
+	if (!h->listen)
+		return;
+	const char *colon = strrchr(h->listen, ':'), *bracket = strrchr(h->listen, ']');
+	char uri[96], err[MOON_CONF_ERRLEN], msg[MOON_CONF_ERRLEN];
+	struct moon_conf_listen l = { 0 };
+	snprintf(uri, sizeof(uri), "dns://%s", h->listen);
+	if (!colon || (bracket && colon < bracket) || moon__conf_parse_listen(uri, &l, err) < 0) {
+		snprintf(msg, sizeof(msg), "bad address '%s': expected ADDR:PORT, IPv6 as "
+			 "[ADDR]:PORT", h->listen);
+		error_in(w, map ? map : at, "listen", SIZE_MAX, NULL, msg);
+		return;
+	}
+	h->addr = l.addr;
+	h->addrlen = l.addrlen;
+}
+
+/* A present query_log turns the log on; its format must be one the query
+ * log compiles (qlog/format.h), and a relative file is taken relative to
+ * the config file, like every other path. */
+void moon__conf_check_query_log(struct moon_conf_walk *w, const struct moon_ynode *map,
+				const struct moon_ynode *at, void *base)
+{
+	struct moon_conf_query_log *q = base;
+	q->enabled = map != NULL;
+	if (!map)
+		return;
+	const char *f = q->format;
+	if (f && strcmp(f, "common") && strcmp(f, "combined") && strcmp(f, "json") &&
+	    !strchr(f, '{'))
+		error_in(w, map, "format", SIZE_MAX, NULL, "expected common, combined, json or a "
+			 "format with {placeholders}");
+	if (q->to && q->to[0] != '/' && strcmp(q->to, "stdout") && strcmp(q->to, "stderr")) {
+		char *abs = NULL;
+		if (asprintf(&abs, "%s/%s", w->basedir, q->to) < 0) {
+			error_in(w, map, "to", SIZE_MAX, NULL, "out of memory");
+			return;
+		}
+		free(q->to);
+		q->to = abs;
+	}
+}

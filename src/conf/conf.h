@@ -159,6 +159,19 @@ struct moon_conf_lua {
 	uint32_t watchdog_ms;            /* report a worker busy in Lua this long */
 };
 
+/* A server block's query log (qlog/qlog.h): off unless `query_log` is there. */
+struct moon_conf_query_log {
+	bool enabled;                    /* the key is present */
+	char *format;                    /* "common", "combined", "json" or a custom format */
+	char **classes;                  /* "all", "success", "denial", "error"; none = all */
+	size_t n_classes;
+	char **names;                    /* only names at or below these; none = every name */
+	size_t n_names;
+	char *to;                        /* "stdout", "stderr" or an absolute path */
+	char **json_meta;                /* metadata keys the json format adds */
+	size_t n_json_meta;
+};
+
 struct moon_conf_server {
 	char *name;                      /* unique among the blocks */
 	struct moon_conf_listen *listen;
@@ -169,6 +182,7 @@ struct moon_conf_server {
 	size_t n_zone_files;
 	struct moon_conf_forward forward;
 	struct moon_conf_cache cache;
+	struct moon_conf_query_log query_log;
 	struct moon_conf_tls tls;
 	struct moon_conf_policy *policies; /* in the order they run */
 	size_t n_policies;
@@ -199,6 +213,15 @@ struct moon_conf_identity {
 	char *version;                   /* CHAOS TXT version.bind */
 };
 
+/* The operations HTTP endpoint (metrics/ops.h): closed when listen is NULL. */
+struct moon_conf_http {
+	char *listen;                    /* "ADDR:PORT" as written, or NULL */
+	struct sockaddr_storage addr;    /* listen, parsed */
+	socklen_t addrlen;
+	bool coredns_compat;             /* also publish the coredns_* metric names */
+	uint32_t lameduck_ms;            /* graceful shutdown period */
+};
+
 struct moon_conf {
 	char *path;                      /* the file it came from, or load_string's name */
 	unsigned workers;                /* 0 = one per CPU ("auto") */
@@ -209,6 +232,7 @@ struct moon_conf {
 	struct moon_conf_udp udp;
 	struct moon_conf_tcp tcp;
 	struct moon_conf_identity identity;
+	struct moon_conf_http http;
 	struct moon_conf_lua lua;
 	struct moon_conf_server *servers;
 	size_t n_servers;                /* >= 1 */

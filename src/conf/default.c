@@ -72,6 +72,12 @@ const char moon__conf_example_yaml[] =
 	"          @    IN SOA ns1 hostmaster 1 3600 600 604800 60\n"
 	"          @    IN NS  ns1\n"
 	"          ns1  IN A   127.0.0.1\n"
+	"    query_log:                    # left out: this block logs no queries\n"
+	"      format: common              # combined, json, or \"{remote} {name} {rcode}\"\n"
+	"      class: [ denial, error ]\n"
+	"      names: [ example.com. ]\n"
+	"      to: /var/log/moondns/queries.log\n"
+	"      json_meta: [ metadata_edns0/secret ]\n"
 	"  # Shares 127.0.0.1:53 with the block above: each query goes to the block\n"
 	"  # with the longest zone that contains its name.\n"
 	"  - name: internal\n"
@@ -115,4 +121,8 @@ const char moon__conf_example_yaml[] =
 	"      denial: { capacity: 50000, min_ttl: 5, max_ttl: 30m }\n"
 	"      servfail_ttl: 5\n"
 	"      prefetch: { hits: 2, percent: 10 }\n"
-	"      serve_stale: { enabled: true, answer_ttl: 30, max_stale: 1h }\n";
+	"      serve_stale: { enabled: true, answer_ttl: 30, max_stale: 1h }\n"
+	"http:                             # left out: no HTTP endpoint at all\n"
+	"  listen: 127.0.0.1:9153          # /metrics, /health, /ready\n"
+	"  coredns_compat: false\n"
+	"  lameduck: 5s\n";

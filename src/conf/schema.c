@@ -48,6 +48,49 @@ static const struct moon_conf_item zone_elem = {
 	.type = MOON_CONF_DNAME, .flags = MOON_CONF_RELOAD, .size = sizeof(char *),
 };
 
+static const char *const qlog_classes[] = { "all", "success", "denial", "error", NULL };
+
+static const struct moon_conf_item qlog_class_elem = {
+	.type = MOON_CONF_ENUM, .flags = MOON_CONF_RELOAD, .size = sizeof(char *),
+	.values = qlog_classes, .def = "all",
+};
+
+static const struct moon_conf_item qlog_str_elem = {
+	.type = MOON_CONF_STR, .flags = MOON_CONF_RELOAD, .size = sizeof(char *), .max = 64,
+};
+
+static const struct moon_conf_item qlog_name_elem = {
+	.type = MOON_CONF_DNAME, .flags = MOON_CONF_RELOAD, .size = sizeof(char *),
+};
+
+static const struct moon_conf_item query_log_keys[] = {
+	{ .name = "format", .type = MOON_CONF_STR, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_query_log, format), .max = 1024, .def = "common",
+	  .doc = "`common` or `combined` (CoreDNS's query-log lines), `json` (one object per "
+		 "line), or a custom format with placeholders such as `{name}` or "
+		 "`{/metadata_label}` (doc/operations.md lists them)." },
+	{ .name = "class", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_query_log, classes, n_classes), .children = &qlog_class_elem,
+	  .def_doc = "[ all ]",
+	  .doc = "Which replies are logged: any of `all`, `success`, `denial` (NXDOMAIN, "
+		 "NODATA) and `error` (other rcodes, and queries not answered)." },
+	{ .name = "names", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_query_log, names, n_names), .children = &qlog_name_elem,
+	  .def_doc = "every name",
+	  .doc = "Log only queries for these names or names below them." },
+	{ .name = "to", .type = MOON_CONF_STR, .flags = MOON_CONF_RELOAD,
+	  FIELD(struct moon_conf_query_log, to), .max = 4096, .def = "stdout",
+	  .doc = "`stdout`, `stderr` or a file (appended to; relative to the config file's "
+		 "directory). Lines are written by a background thread: a slow destination "
+		 "drops lines (counted), it never delays queries." },
+	{ .name = "json_meta", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
+	  LIST(struct moon_conf_query_log, json_meta, n_json_meta), .children = &qlog_str_elem,
+	  .doc = "Metadata keys the `json` format adds under \"meta\"." },
+	{ .name = "enabled", .type = MOON_CONF_BOOL, .flags = MOON_CONF_INTERNAL,
+	  FIELD(struct moon_conf_query_log, enabled) },
+	{ .name = NULL },
+};
+
 static const struct moon_conf_item server_keys[] = {
 	{ .name = "name", .type = MOON_CONF_STR, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
 	  FIELD(struct moon_conf_server, name), .max = 63,
@@ -69,6 +112,10 @@ static const struct moon_conf_item server_keys[] = {
 	{ .name = "zone_files", .type = MOON_CONF_LIST, .flags = MOON_CONF_RELOAD,
 	  LIST(struct moon_conf_server, zone_files, n_zone_files), .children = &zone_file_elem,
 	  .doc = "Authoritative zone data served by this block." },
+	{ .name = "query_log", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
+	  .off = offsetof(struct moon_conf_server, query_log), .children = query_log_keys,
+	  .check = moon__conf_check_query_log,
+	  .doc = "Log this block's queries (off when the key is absent)." },
 	{ .name = "forward", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD | MOON_CONF_OPTIONAL,
 	  .off = offsetof(struct moon_conf_server, forward), .children = moon__conf_forward_keys,
 	  .check = moon__conf_check_forward,
@@ -166,6 +213,24 @@ static const struct moon_conf_item identity_keys[] = {
 	{ .name = NULL },
 };
 
+static const struct moon_conf_item http_keys[] = {
+	{ .name = "listen", .type = MOON_CONF_STR, .flags = MOON_CONF_NULLABLE,
+	  FIELD(struct moon_conf_http, listen), .max = 64, .def_doc = "null (closed)",
+	  .doc = "`ADDR:PORT` (IPv6 as `[ADDR]:PORT`) of the HTTP endpoint serving /metrics, "
+		 "/health and /ready; when null the endpoint is closed. It has no "
+		 "authentication: keep it on loopback or a monitoring network." },
+	{ .name = "coredns_compat", .type = MOON_CONF_BOOL,
+	  FIELD(struct moon_conf_http, coredns_compat), .def = "false",
+	  .doc = "Also publish the counters under CoreDNS's coredns_* names and labels, so "
+		 "that existing dashboards work unchanged." },
+	{ .name = "lameduck", .type = MOON_CONF_DURATION,
+	  FIELD(struct moon_conf_http, lameduck_ms), .unit_ms = 1, .min = 0, .max = 600000,
+	  .def = "5s",
+	  .doc = "On SIGTERM, /ready answers 503 and queries are still answered for this long "
+		 "before the server stops (0: stop at once)." },
+	{ .name = NULL },
+};
+
 static const struct moon_conf_item root_keys[] = {
 	{ .name = "workers", .type = MOON_CONF_INT, .flags = MOON_CONF_AUTO,
 	  FIELD(struct moon_conf, workers), .min = 1, .max = 256, .def = "auto",
@@ -193,6 +258,10 @@ static const struct moon_conf_item root_keys[] = {
 	{ .name = "lua", .type = MOON_CONF_MAP, .flags = MOON_CONF_RELOAD,
 	  .off = offsetof(struct moon_conf, lua), .children = moon__conf_lua_keys,
 	  .doc = "Limits of the Lua policy layer (doc/lua-api.md, \"Errors and limits\")." },
+	{ .name = "http", .type = MOON_CONF_MAP, .off = offsetof(struct moon_conf, http),
+	  .children = http_keys, .check = moon__conf_check_http,
+	  .doc = "The operations endpoint: Prometheus metrics, liveness and readiness. Closed "
+		 "unless `listen` is set; changes need a restart." },
 	{ .name = "servers", .type = MOON_CONF_LIST, .flags = MOON_CONF_REQUIRED | MOON_CONF_RELOAD,
 	  LIST(struct moon_conf, servers, n_servers), .min = 1, .children = &server_elem,
 	  .doc = "Server blocks: each says where it listens, which zones it answers for and "

@@ -134,6 +134,12 @@ extern const struct moon_conf_item moon__conf_tls_keys[];
 void moon__conf_check_tls(struct moon_conf_walk *w, const struct moon_ynode *map,
 			  const struct moon_ynode *at, void *base);
 
+/* Check hooks of the operations keys (check.c). */
+void moon__conf_check_http(struct moon_conf_walk *w, const struct moon_ynode *map,
+			   const struct moon_ynode *at, void *base);
+void moon__conf_check_query_log(struct moon_conf_walk *w, const struct moon_ynode *map,
+				const struct moon_ynode *at, void *base);
+
 /* A full example config using every key (shown in the doc, loaded by tests). */
 extern const char moon__conf_example_yaml[];
 

@@ -18,6 +18,8 @@
  *                     queries that reached no block (as CoreDNS);
  *   - upstream slots: (server block name, upstream address as configured);
  *   - policy slots:   (server block name, policy name).
+ * Policy errors and the policies' own counters come from the bridge
+ * (bridge/counters.h), which keeps them per worker the same way.
  * A slot keeps its number across reloads (the same labels intern to the
  * same slot), so counters stay monotonic over reloads. Tables are bounded;
  * past the bound everything shares the last slot, labelled "overflow".
@@ -73,7 +75,6 @@ struct moon_mzone {
 	uint64_t resp_bytes[2];
 	uint64_t cache_hits[2];                    /* [enum moon_mt_cache] */
 	uint64_t cache_misses;
-	uint64_t tunnel_detections;
 };
 
 struct moon_mupstream {
@@ -83,9 +84,10 @@ struct moon_mupstream {
 	uint64_t failures;                         /* no usable reply (timeout, error) */
 };
 
+/* Policy errors, time-outs and the policies' own moon.counter()s are the
+ * bridge's (bridge/counters.h); these are the calls and their verdicts. */
 struct moon_mpolicy {
 	uint64_t calls[MOON_MT_NSTAGES];
-	uint64_t errors;
 	uint64_t verdicts[MOON_MT_NVERDICTS];
 };
 
@@ -193,11 +195,6 @@ static inline void moon_metrics_cache_lookup(struct moon_mworker *mw, unsigned z
 		mw->zones[z].cache_misses++;
 }
 
-static inline void moon_metrics_tunnel(struct moon_mworker *mw, unsigned z)
-{
-	mw->zones[z].tunnel_detections++;
-}
-
 /* An upstream exchange: rcode of the reply, or failed (no reply). */
 static inline void moon_metrics_upstream(struct moon_mworker *mw, unsigned u, bool failed,
 					 uint16_t rcode, uint64_t duration_ns)
@@ -213,14 +210,13 @@ static inline void moon_metrics_upstream(struct moon_mworker *mw, unsigned u, bo
 	c->duration_ns[r] += duration_ns;
 }
 
-/* A policy hook call: stage (0 query, 1 response, 2 log), the verdict
- * (enum moon_verdict), and whether it raised an error. */
+/* A policy hook call: stage (0 query, 1 response, 2 log) and the verdict
+ * (enum moon_verdict; the log stage has none: pass MOON_MT_NVERDICTS). */
 static inline void moon_metrics_policy(struct moon_mworker *mw, unsigned p, unsigned stage,
-				       unsigned verdict, bool error)
+				       unsigned verdict)
 {
 	struct moon_mpolicy *c = &mw->policies[p];
 	c->calls[stage < MOON_MT_NSTAGES ? stage : 0]++;
-	c->errors += error;
 	if (verdict < MOON_MT_NVERDICTS)
 		c->verdicts[verdict]++;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/counters.h"
 #include "metrics/families.h"
 #include "metrics/http.h"
 #include "metrics/registry.h"
@@ -169,17 +170,6 @@ static void c_do(struct moon_metric_out *o, void *arg)
 	}
 }
 
-static void c_tunnel(struct moon_metric_out *o, void *arg)
-{
-	struct moon_metrics_page *p = arg;
-	for (unsigned z = 0; z < p->snap.nzones; z++) {
-		const struct moon_mlabel *l = zlabel(p, z);
-		const char *mv[] = { l->a, l->b };
-		if (p->snap.zones[z].tunnel_detections)
-			moon_metric_counter(o, mv, p->snap.zones[z].tunnel_detections);
-	}
-}
-
 /* ------------------------------------------------------------ cache */
 
 static void c_cache_hits(struct moon_metric_out *o, void *arg)
@@ -312,22 +302,48 @@ static void c_fwd_health(struct moon_metric_out *o, void *arg)
 static void c_policy(struct moon_metric_out *o, void *arg)
 {
 	struct moon_metrics_page *p = arg;
-	const char *name = moon_metric_current(o)->name;
-	bool calls = strstr(name, "calls") != NULL, errors = strstr(name, "errors") != NULL;
+	bool calls = strstr(moon_metric_current(o)->name, "calls") != NULL;
 	for (unsigned i = 0; i < p->snap.npolicies; i++) {
 		const struct moon_mlabel *l = moon_metrics_policy_label(p->src.m, i);
 		const struct moon_mpolicy *pc = &p->snap.policies[i];
-		const char *ev[] = { l->a, l->b };
-		if (errors) {
-			moon_metric_counter(o, ev, pc->errors);
-			continue;
-		}
 		unsigned n = calls ? MOON_MT_NSTAGES : MOON_MT_NVERDICTS;
 		for (unsigned k = 0; k < n; k++) {
 			const char *v[] = { l->a, l->b, calls ? stages[k] : verdicts[k] };
 			moon_metric_counter(o, v, calls ? pc->calls[k] : pc->verdicts[k]);
 		}
 	}
+}
+
+/* The bridge's counters (bridge/counters.h), by the kind the family shows. */
+struct bridge_ctx {
+	struct moon_metric_out *o;
+	enum moon_bridge_counter_kind kind;
+	const char *only;                /* a moon.counter() name, or NULL for all */
+};
+
+static void bridge_counter(void *arg, enum moon_bridge_counter_kind kind, const char *name,
+			   const char *block, const char *policy, uint64_t value)
+{
+	struct bridge_ctx *c = arg;
+	if (kind != c->kind || (c->only && (!name || strcmp(name, c->only))))
+		return;
+	const char *v[] = { block ? block : "", policy ? policy : "", name ? name : "" };
+	moon_metric_counter(c->o, v, value);
+}
+
+static void c_bridge(struct moon_metric_out *o, void *arg)
+{
+	const char *name = moon_metric_current(o)->name;
+	struct bridge_ctx c = { .o = o, .kind = MOON_CTR_USER };
+	if (strstr(name, "tunnel"))
+		c.only = "detections";
+	else if (strstr(name, "timeouts"))
+		c.kind = MOON_CTR_TIMEOUTS;
+	else if (strstr(name, "memory"))
+		c.kind = MOON_CTR_MEMORY;
+	else if (strstr(name, "errors"))
+		c.kind = MOON_CTR_ERRORS;
+	moon_bridge_counters_each(bridge_counter, &c);
 }
 
 /* ------------------------------------------------------------ process */
@@ -429,13 +445,18 @@ static const struct moon_metric_family fams[] = {
 		LABELS("server", "to"), c_fwd_health),
 	COUNTER("moondns_policy_calls_total", "Policy hook calls, by stage.",
 		LABELS("server", "policy", "stage"), c_policy),
-	COUNTER("moondns_policy_errors_total", "Policy hook calls that raised an error "
-		"(the query got the policy's on_error action).", LABELS("server", "policy"),
-		c_policy),
 	COUNTER("moondns_policy_verdicts_total", "Policy decisions, by verdict.",
 		LABELS("server", "policy", "verdict"), c_policy),
-	COUNTER("moondns_tunnel_detections_total", "Queries a tunnelling detector flagged.",
-		LABELS("server", "zone"), c_tunnel),
+	COUNTER("moondns_policy_errors_total", "Failed policy hook calls and loads (the query "
+		"got the policy's on_error action).", LABELS("server", "policy"), c_bridge),
+	COUNTER("moondns_policy_timeouts_total", "Of the policy errors, hook calls stopped at "
+		"the time budget.", LABELS("server", "policy"), c_bridge),
+	COUNTER("moondns_policy_memory_errors_total", "Of the policy errors, hook calls "
+		"stopped at the memory cap.", LABELS("server", "policy"), c_bridge),
+	COUNTER("moondns_policy_counter_total", "Counters policies keep with moon.counter().",
+		LABELS("server", "policy", "name"), c_bridge),
+	COUNTER("moondns_tunnel_detections_total", "Queries the tunnel policy flagged as DNS "
+		"tunnelling (its `detections` counter).", LABELS("server", "policy"), c_bridge),
 	COUNTER("moondns_reloads_total", "Configuration reloads attempted.", NULL, c_process),
 	COUNTER("moondns_reload_failures_total", "Configuration reloads that failed (the "
 		"previous configuration stayed in service).", NULL, c_process),

@@ -112,6 +112,19 @@ static void text_reply(struct conn *c, int status, const char *text, bool head)
 	frame(c, status, "text/plain; charset=utf-8", head);
 }
 
+/* 200 "OK", or 503 with the reason the check gave. */
+static void probe(struct conn *c, bool (*check)(void *arg, struct moon_obuf *why), bool head)
+{
+	struct moon_obuf *b = &c->resp;
+	if (!check || check(c->h->hd.arg, b)) {
+		text_reply(c, 200, "OK", head);
+		return;
+	}
+	if (b->len == 0 || b->p[b->len - 1] != '\n')
+		moon_obuf_putc(b, '\n');
+	frame(c, 503, "text/plain; charset=utf-8", head);
+}
+
 static void route(struct conn *c, const char *path, size_t plen, bool head)
 {
 	struct moon_http *h = c->h;
@@ -119,19 +132,12 @@ static void route(struct conn *c, const char *path, size_t plen, bool head)
 	moon_obuf_reset(b);
 	b->max = MOON_HTTP_MAX_RESPONSE;
 	if (plen == 7 && memcmp(path, "/health", 7) == 0) {
-		text_reply(c, 200, "OK", head);
+		probe(c, h->hd.health, head);
 	} else if (plen == 6 && memcmp(path, "/ready", 6) == 0) {
-		if (atomic_load(&h->lameduck)) {
+		if (atomic_load(&h->lameduck))
 			text_reply(c, 503, "lameduck: shutting down\n", head);
-			return;
-		}
-		if (!h->hd.ready || h->hd.ready(h->hd.arg, b)) {
-			text_reply(c, 200, "OK", head);
-			return;
-		}
-		if (b->len == 0 || b->p[b->len - 1] != '\n')
-			moon_obuf_putc(b, '\n');
-		frame(c, 503, "text/plain; charset=utf-8", head);
+		else
+			probe(c, h->hd.ready, head);
 	} else if (plen == 8 && memcmp(path, "/metrics", 8) == 0 && h->hd.metrics) {
 		if (h->hd.metrics(h->hd.arg, b) || moon_obuf_failed(b))
 			text_reply(c, 500, "metrics unavailable\n", head);

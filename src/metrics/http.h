@@ -18,9 +18,10 @@
  *    stale /ready on a kept-alive connection during lameduck).
  *
  * Liveness and readiness: /health answers 200 "OK" as long as this thread
- * runs (lameduck included). /ready asks handlers->ready() and answers 503
- * with the reason when it says no, and always 503 "lameduck" once
- * moon_http_set_lameduck() was called.
+ * runs and handlers->health() (when set) says the process is sound
+ * (lameduck included); else 503 with the reason. /ready asks
+ * handlers->ready() and answers 503 with the reason when it says no, and
+ * always 503 "lameduck" once moon_http_set_lameduck() was called.
  *
  * Threads: start/stop/set_lameduck from the control thread; the handlers
  * run on the HTTP thread, one request at a time, so they need no lock
@@ -61,6 +62,8 @@ struct moon_http_handlers {
 	/* True when ready; else writes the reason (one line) to why. NULL:
 	 * always ready. */
 	bool (*ready)(void *arg, struct moon_obuf *why);
+	/* The same for liveness (a restart would help). NULL: always live. */
+	bool (*health)(void *arg, struct moon_obuf *why);
 };
 
 /* What the endpoint did. Read on the HTTP thread (a metrics handler) or

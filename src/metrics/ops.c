@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <ev.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -7,11 +8,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bridge/watchdog.h"
 #include "metrics/families.h"
 #include "metrics/http.h"
 #include "metrics/ops.h"
+#include "qlog/consolidate.h"
 #include "query/query.h"
 #include "util/err.h"
+#include "util/log.h"
 #include "util/time.h"
 
 struct moon_ops {
@@ -23,6 +27,12 @@ struct moon_ops {
 	_Atomic bool compat;
 	pthread_mutex_t lock;            /* the ready state, for the HTTP thread */
 	char why[256];                   /* empty: ready */
+	/* Control thread only. */
+	uint64_t generation;
+	uint32_t lameduck_ms;
+	struct ev_loop *loop;
+	ev_timer tick;
+	ev_timer lameduck;
 };
 
 /* ------------------------------------------------------------ HTTP side */
@@ -31,6 +41,16 @@ static int metrics_cb(void *arg, struct moon_obuf *out)
 {
 	struct moon_ops *ops = arg;
 	return moon_metrics_page_render(ops->page, atomic_load(&ops->compat), out);
+}
+
+/* Liveness fails only when a restart would help: a worker stuck in a
+ * policy past the watchdog's limit (bridge/watchdog.h). */
+static bool health_cb(void *arg, struct moon_obuf *why)
+{
+	unsigned stuck = moon_wd_stuck();
+	if (stuck)
+		moon_obuf_printf(why, "%u worker%s stuck in a policy", stuck, stuck == 1 ? "" : "s");
+	return stuck == 0;
 }
 
 static bool ready_cb(void *arg, struct moon_obuf *why)
@@ -67,6 +87,10 @@ void moon_ops_free(struct moon_ops *ops)
 {
 	if (!ops)
 		return;
+	if (ops->loop) {
+		ev_timer_stop(ops->loop, &ops->tick);
+		ev_timer_stop(ops->loop, &ops->lameduck);
+	}
 	moon_http_stop(ops->http);
 	moon_metrics_page_free(ops->page);
 	moon_qlog_free(ops->ql);
@@ -94,7 +118,9 @@ int moon_ops_http_start(struct moon_ops *ops, const struct sockaddr *addr, sockl
 		return ret;
 	struct moon_http_config cfg = { .addrlen = addrlen };
 	memcpy(&cfg.addr, addr, addrlen);
-	struct moon_http_handlers h = { .arg = ops, .metrics = metrics_cb, .ready = ready_cb };
+	struct moon_http_handlers h = {
+		.arg = ops, .metrics = metrics_cb, .ready = ready_cb, .health = health_cb,
+	};
 	ret = moon_http_start(&cfg, &h, &ops->http);
 	if (ret) {
 		char ip[INET6_ADDRSTRLEN] = "?";
@@ -128,8 +154,7 @@ void moon_ops_set_ready(struct moon_ops *ops, uint64_t gen, const char *why)
 	pthread_mutex_lock(&ops->lock);
 	snprintf(ops->why, sizeof(ops->why), "%s", why ? why : "");
 	pthread_mutex_unlock(&ops->lock);
-	if (!why)
-		moon_metrics_set_generation(ops->m, gen);
+	moon_metrics_set_generation(ops->m, gen);
 }
 
 void moon_ops_lameduck(struct moon_ops *ops)
@@ -141,69 +166,122 @@ void moon_ops_lameduck(struct moon_ops *ops)
 void moon_ops_reloaded(struct moon_ops *ops, bool ok, uint64_t gen)
 {
 	moon_metrics_reload(ops->m, ok);
+	moon_qlog_reopen(ops->ql);
+	/* A reload only swaps in a complete generation. */
 	if (ok)
-		moon_metrics_set_generation(ops->m, gen);
+		moon_ops_set_ready(ops, gen, NULL);
 }
 
-int moon_ops_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+void moon_ops_reload_done(void *arg, int ret, struct moon_server *s)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(text, ':');
-	if (!colon || (size_t)(colon - text) >= sizeof(host))
-		return MOON_ESYNTAX;
-	memcpy(host, text, (size_t)(colon - text));
-	host[colon - text] = 0;
-	char *end;
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || port == 0 || port > 65535)
-		return MOON_ESYNTAX;
-	memset(ss, 0, sizeof(*ss));
-	size_t hl = strlen(host);
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-		host[hl - 1] = 0;
-		if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
-			return MOON_ESYNTAX;
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*v6);
-		return 0;
+	struct moon_ops *ops = arg;
+	if (!ret)
+		ops->generation++;
+	moon_ops_reloaded(ops, !ret, ops->generation);
+}
+
+int moon_ops_start(const struct moon_conf *conf, unsigned nworkers, const char *version,
+		   struct moon_ops **out)
+{
+	struct moon_ops *ops;
+	int ret = moon_ops_new(nworkers, version, &ops);
+	if (ret) {
+		moon_err(SERVER, "cannot start metrics and query log: %s", moon_strerror(ret));
+		return ret;
 	}
-	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-	if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
-		return MOON_ESYNTAX;
-	v4->sin_family = AF_INET;
-	v4->sin_port = htons((uint16_t)port);
-	*len = sizeof(*v4);
+	const struct moon_conf_http *h = &conf->http;
+	if (h->listen) {
+		struct moon_diag diag = { 0 };
+		ret = moon_ops_http_start(ops, (const struct sockaddr *)&h->addr, h->addrlen, &diag);
+		moon_diag_log(&diag);
+		moon_diag_free(&diag);
+		if (ret) {
+			moon_ops_free(ops);
+			return ret;
+		}
+		moon_info(SERVER, "metrics, health and readiness on http://%s/", h->listen);
+	}
+	moon_ops_set_compat(ops, h->coredns_compat);
+	ops->lameduck_ms = h->lameduck_ms;
+	ops->generation = 1;
+	*out = ops;
 	return 0;
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	moon_log_consolidate_tick(moon_now_ms());
+}
+
+static void lameduck_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	moon_info(SERVER, "lameduck over: stopping");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void moon_ops_attach(struct moon_ops *ops, struct ev_loop *loop)
+{
+	ops->loop = loop;
+	ev_timer_init(&ops->tick, tick_cb, 1., 1.);
+	ev_timer_start(loop, &ops->tick);
+	ev_timer_init(&ops->lameduck, lameduck_cb, ops->lameduck_ms / 1000.0, 0.);
+}
+
+bool moon_ops_stop_requested(struct moon_ops *ops)
+{
+	if (!ops->http || !ops->lameduck_ms || !ops->loop || ev_is_active(&ops->lameduck))
+		return false;
+	moon_info(SERVER, "lameduck for %u ms, then stopping (signal again to stop now)",
+		  ops->lameduck_ms);
+	moon_ops_lameduck(ops);
+	ev_timer_start(ops->loop, &ops->lameduck);
+	return true;
 }
 
 /* ------------------------------------------------------------ blocks */
 
-int moon_ops_block_new(struct moon_ops *ops, const char *server, char *const *zones,
-		       size_t n_zones, const struct moon_qlog_rule_conf *qlog,
-		       struct moon_ops_block **out, const char **why)
+static int qlog_rule(struct moon_ops *ops, const struct moon_conf_query_log *c,
+		     struct moon_qlog_rule **out, char *why)
 {
-	*why = NULL;
+	unsigned classes = 0;
+	for (size_t i = 0; i < c->n_classes; i++)
+		classes |= moon_qlog_class_parse(c->classes[i]);
+	struct moon_qlog_rule_conf rc = {
+		.format = c->format, .classes = classes, .to = c->to,
+		.names = (const char *const *)c->names, .n_names = c->n_names,
+		.json_meta = (const char *const *)c->json_meta, .n_json_meta = c->n_json_meta,
+	};
+	const char *reason;
+	int ret = moon_qlog_rule_new(ops->ql, &rc, out, &reason);
+	if (ret && reason)
+		snprintf(why, MOON_OPS_WHY, "%s", reason);
+	else if (ret)
+		snprintf(why, MOON_OPS_WHY, "cannot open %s: %s", c->to ? c->to : "stdout",
+			 moon_strerror(ret));
+	return ret;
+}
+
+int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
+		       struct moon_ops_block **out, char *why)
+{
 	struct moon_ops_block *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->server = server;
-	b->n_zones = n_zones;
-	b->zone_slot = calloc(n_zones ? n_zones : 1, sizeof(*b->zone_slot));
-	b->zone_lc = calloc(n_zones ? n_zones : 1, sizeof(*b->zone_lc));
+	size_t n = cs->n_zones;
+	b->server = cs->name;
+	b->n_zones = n;
+	b->zone_slot = calloc(n ? n : 1, sizeof(*b->zone_slot));
+	b->zone_lc = calloc(n ? n : 1, sizeof(*b->zone_lc));
 	int ret = b->zone_slot && b->zone_lc ? 0 : -ENOMEM;
-	for (size_t i = 0; !ret && i < n_zones; i++) {
-		if (moon_name_from_text(zones[i], NULL, b->zone_lc[i]) < 0) {
-			*why = "bad zone name";
-			ret = MOON_ESYNTAX;
-			break;
-		}
-		moon_name_tolower(b->zone_lc[i], b->zone_lc[i]);
-		b->zone_slot[i] = moon_metrics_zone_slot(ops->m, server, zones[i]);
+	for (size_t i = 0; !ret && i < n; i++) {
+		/* The config checked the names; a bad one only loses its slot. */
+		if (moon_name_from_text(cs->zones[i], NULL, b->zone_lc[i]) >= 0)
+			moon_name_tolower(b->zone_lc[i], b->zone_lc[i]);
+		b->zone_slot[i] = moon_metrics_zone_slot(ops->m, cs->name, cs->zones[i]);
 	}
-	if (!ret && qlog)
-		ret = moon_qlog_rule_new(ops->ql, qlog, &b->qlog, why);
+	b->cache = cs->cache.enabled;
+	if (!ret && cs->query_log.enabled)
+		ret = qlog_rule(ops, &cs->query_log, &b->qlog, why);
 	if (ret) {
 		moon_ops_block_free(b);
 		return ret;
@@ -246,11 +324,15 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static void log_query(struct moon_ops *ops, const struct moon_query *q,
-		      const struct moon_ops_block *b, uint64_t dur, bool replied,
-		      const char *(*meta)(void *, const char *, size_t, size_t *), void *meta_arg)
+static const char *meta_get(void *arg, const char *key, size_t klen, size_t *vlen)
 {
-	const struct moon_pkt *p = &q->pkt;
+	return moon_meta_get(arg, key, klen, vlen);
+}
+
+static void log_query(struct moon_ops *ops, const struct moon_query *q,
+		      const struct moon_pkt *p, const struct moon_ops_block *b, uint64_t dur,
+		      bool replied)
+{
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	bool tcp = q->proto == MOON_PROTO_TCP;
@@ -264,7 +346,8 @@ static void log_query(struct moon_ops *ops, const struct moon_query *q,
 		.qclass = p->qclass, .size = q->req_len, .do_bit = p->edns.do_bit,
 		.bufsize = bufsize, .replied = replied, .rcode = q->rcode,
 		.rsize = replied ? q->resp_len : 0, .resp = replied ? q->resp : NULL,
-		.duration_ns = dur, .server = b->server, .meta = meta, .meta_arg = meta_arg,
+		.duration_ns = dur, .server = b->server, .meta = meta_get,
+		.meta_arg = (void *)&q->meta,
 	};
 	if (replied && q->resp_len >= 12) {
 		e.rflags = get16(q->resp + 2);
@@ -274,23 +357,42 @@ static void log_query(struct moon_ops *ops, const struct moon_query *q,
 	moon_qlog_log(ops->ql, q->worker, b->qlog, &e);
 }
 
-void moon_ops_observe(struct moon_ops *ops, const struct moon_query *q,
-		      const struct moon_ops_block *b, int64_t start_ns,
-		      const char *(*meta)(void *arg, const char *key, size_t klen, size_t *vlen),
-		      void *meta_arg)
+/* Cache outcome of an answer in a block with a cache: a hit is a denial
+ * for NXDOMAIN and for NOERROR without answers, else a success. */
+static void count_cache(struct moon_mworker *mw, unsigned z, const struct moon_query *q)
 {
+	if (q->source == MOON_SOURCE_FORWARD) {
+		moon_metrics_cache_lookup(mw, z, false, MOON_MT_CACHE_SUCCESS);
+		return;
+	}
+	if (q->source != MOON_SOURCE_CACHE)
+		return;
+	bool denial = q->rcode == 3 || (q->rcode == 0 && q->resp_len >= 12 &&
+					 get16(q->resp + 6) == 0);
+	moon_metrics_cache_lookup(mw, z, true, denial ? MOON_MT_CACHE_DENIAL :
+				  MOON_MT_CACHE_SUCCESS);
+}
+
+void moon_ops_observe(struct moon_ops *ops, const struct moon_query *q,
+		      const struct moon_ops_block *b, int64_t start_ns)
+{
+	/* A message shorter than a header was never parsed: its pkt is stale. */
+	static const struct moon_pkt unparsed;
 	struct moon_mworker *mw = moon_metrics_worker(ops->m, q->worker);
-	const struct moon_pkt *p = &q->pkt;
+	const struct moon_pkt *p = q->req_len >= MOON_HDR_LEN ? &q->pkt : &unparsed;
 	unsigned z = b ? zone_slot(b, p) : MOON_MSLOT_DROPPED;
 	enum moon_mt_proto proto = q->proto == MOON_PROTO_TCP ? MOON_MT_TCP : MOON_MT_UDP;
 	enum moon_mt_family fam = q->client && q->client->sa_family == AF_INET6 ?
 		MOON_MT_IPV6 : MOON_MT_IPV4;
 	uint16_t qtype = p->question_ok ? p->qtype : 0;
 	int64_t dur = moon_now_ns() - start_ns;
+	uint64_t ns = dur > 0 ? (uint64_t)dur : 0;
 	bool replied = q->sent && q->resp_len;
 	moon_metrics_request(mw, z, proto, fam, qtype, p->edns.do_bit, q->req_len);
-	moon_metrics_response(mw, z, proto, qtype, q->source, q->rcode,
-			      replied ? q->resp_len : 0, dur > 0 ? (uint64_t)dur : 0);
+	moon_metrics_response(mw, z, proto, qtype, q->source, q->rcode, replied ? q->resp_len : 0,
+			      ns);
+	if (b && b->cache && replied)
+		count_cache(mw, z, q);
 	if (b && b->qlog)
-		log_query(ops, q, b, dur > 0 ? (uint64_t)dur : 0, replied, meta, meta_arg);
+		log_query(ops, q, p, b, ns, replied);
 }

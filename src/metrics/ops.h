@@ -26,18 +26,41 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf/conf.h"
 #include "metrics/counters.h"
 #include "qlog/qlog.h"
 #include "util/diag.h"
 #include "wire/name.h"
 
+struct ev_loop;
 struct moon_query;
 struct moon_ops;
+struct moon_server;
+
+/*
+ * What main does with it:
+ *     moon_ops_start(conf, ...)     before the first generation (it binds
+ *                                   the endpoint, so a port in use fails
+ *                                   the start)
+ *     moon_gen_set_ops(ops)         generations build their blocks' parts
+ *     moon_ops_set_ready(ops, 1, ..)once the server runs
+ *     moon_ops_attach(ops, loop)    the control loop's timers
+ *     reload driver: .done = moon_ops_reload_done, .done_arg = ops
+ *     on SIGTERM: if (!moon_ops_stop_requested(ops)) stop now
+ *     moon_ops_free(ops)            after the server stopped
+ */
+
+/* Creates ops for the config the server starts with: counters and query
+ * log for nworkers workers, and the HTTP endpoint when conf->http.listen is
+ * set (with its compat names and lameduck period). Problems are logged.
+ * Returns 0 or the error. */
+int moon_ops_start(const struct moon_conf *conf, unsigned nworkers, const char *version,
+		   struct moon_ops **out);
 
 /* Creates the counters and the query log for nworkers workers. */
 int moon_ops_new(unsigned nworkers, const char *version, struct moon_ops **out);
-/* Stops the endpoint, writes what the query log still holds, frees all.
- * The workers must have stopped. NULL is a no-op. */
+/* Stops the endpoint and the loop timers, writes what the query log still
+ * holds, frees all. The workers must have stopped. NULL is a no-op. */
 void moon_ops_free(struct moon_ops *ops);
 
 struct moon_metrics *moon_ops_metrics(struct moon_ops *ops);
@@ -51,34 +74,46 @@ bool moon_ops_http_running(const struct moon_ops *ops);
 /* Publishes the coredns_* names too (reloadable). */
 void moon_ops_set_compat(struct moon_ops *ops, bool on);
 
-/* Readiness: ready with generation gen, or not ready with why (copied).
- * Starts not ready ("starting"). */
+/* Generation gen is in service; it is ready, or not ready because of why
+ * (copied). Starts not ready ("starting"). */
 void moon_ops_set_ready(struct moon_ops *ops, uint64_t gen, const char *why);
 /* /ready answers 503 from now on (graceful shutdown). */
 void moon_ops_lameduck(struct moon_ops *ops);
-/* A reload was attempted (metrics). */
+/* A reload was attempted: counts it, reopens the query-log files (log
+ * rotation), and when ok makes generation gen the ready one. */
 void moon_ops_reloaded(struct moon_ops *ops, bool ok, uint64_t gen);
+/* The same as the reload driver's done callback (server/reload.h's
+ * moon_reload_done_fn; arg is the ops): generations are numbered 1 at
+ * start, +1 per successful reload. */
+void moon_ops_reload_done(void *arg, int ret, struct moon_server *s);
 
-/* Parses "ADDR:PORT" / "[ADDR6]:PORT" (port required). Returns 0 or
- * MOON_ESYNTAX. */
-int moon_ops_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+/* The control loop's part (control thread, once): a 1 s timer that closes
+ * consolidated-error windows (qlog/consolidate.h), and the lameduck timer. */
+void moon_ops_attach(struct moon_ops *ops, struct ev_loop *loop);
+/* A stop signal came. With the endpoint on and a lameduck period, starts
+ * lameduck (/ready 503, queries still answered) and returns true: the loop
+ * is broken (EVBREAK_ALL) when the period ends. Returns false when the
+ * server should stop now: no endpoint, no period, or a second signal. */
+bool moon_ops_stop_requested(struct moon_ops *ops);
 
 /* ------------------------------------------------------------------ blocks */
 
 struct moon_ops_block {
-	const char *server;              /* the block's name (its config owns it) */
+	const char *server;              /* the block's name (the generation's config owns it) */
 	size_t n_zones;
 	unsigned *zone_slot;             /* metric slot of each zone of the block */
 	uint8_t (*zone_lc)[MOON_NAME_MAXLEN]; /* the zones, lowercase wire form */
+	bool cache;                      /* the block has a cache: count hits and misses */
 	struct moon_qlog_rule *qlog;     /* NULL: this block logs no queries */
 };
 
-/* Builds a block's part: zones are the block's `zones` (text, absolute);
- * qlog NULL = no query log. On a bad query-log setting returns an error and
- * sets *why (may be NULL for system errors). */
-int moon_ops_block_new(struct moon_ops *ops, const char *server, char *const *zones,
-		       size_t n_zones, const struct moon_qlog_rule_conf *qlog,
-		       struct moon_ops_block **out, const char **why);
+/* Builds a block's part from its config: a metric slot per zone of
+ * cs->zones, and the query-log rule when cs->query_log is enabled. On error
+ * (a query-log file that cannot be opened, too many destinations) returns
+ * it and writes why (MOON_OPS_WHY bytes) for the operator. */
+#define MOON_OPS_WHY 512
+int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
+		       struct moon_ops_block **out, char *why);
 void moon_ops_block_free(struct moon_ops_block *b);
 
 /* ------------------------------------------------------------------ queries */
@@ -86,12 +121,12 @@ void moon_ops_block_free(struct moon_ops_block *b);
 /*
  * Counts q and logs it (worker thread). b is the block q was routed to
  * (NULL: none, counted under zone "dropped"); start_ns is when the query
- * was received (moon_now_ns()); meta gives the query's metadata for the
- * log (may be NULL).
+ * was received (moon_now_ns()). The query log's {/LABEL} placeholders read
+ * q->meta. In a block with a cache, an answer from the cache counts as a
+ * hit and one from the forwarder as a miss (zones and policies answer
+ * before the cache is asked).
  */
 void moon_ops_observe(struct moon_ops *ops, const struct moon_query *q,
-		      const struct moon_ops_block *b, int64_t start_ns,
-		      const char *(*meta)(void *arg, const char *key, size_t klen, size_t *vlen),
-		      void *meta_arg);
+		      const struct moon_ops_block *b, int64_t start_ns);
 
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qlog/consolidate.h"
 #include "qlog/qlog.h"
 #include "qlog/ring.h"
 #include "util/err.h"
@@ -111,9 +112,9 @@ static void sink_flush(struct moon_qlog *ql, struct sink *s)
 			continue;
 		if (n <= 0) {
 			atomic_fetch_add(&ql->write_errors, 1);
-			MOON_LOG_RATELIMITED(MOON_LOG_ERR, SERVER, "query log %s: write failed: %s",
-					     s->name,
-					     moon_strerror(-errno));
+			MOON_LOG_CONSOLIDATED(MOON_LOG_ERR, SERVER, "query log write failed",
+					      "query log %s: write failed: %s", s->name,
+					      moon_strerror(-errno));
 			break;
 		}
 		off += (size_t)n;

@@ -17,7 +17,7 @@
  * What each hook may do:
  *   query:    read everything in q (the parsed request, client, block);
  *             set q->meta, q->nocache, or rewrite the question the cache
- *             and sources answer (moon_query_qname/qtype); return a verdict
+ *             and sources answer (moon_query_qname/qtype/qclass); return a verdict
  *             (below). MOON_VERDICT_ANSWER means the hook wrote the whole
  *             reply into q->resp (resp_len, rcode; source
  *             MOON_SOURCE_POLICY): cache and sources are skipped and the
@@ -141,6 +141,8 @@ struct moon_query {
 	bool nocache;                   /* a policy marked the answer uncacheable */
 	uint16_t rcode;                 /* of the reply (extended codes included) */
 	uint16_t limit;                 /* largest reply the client takes */
+	int64_t start_ns;               /* when the pipeline got it (moon_now_ns), for
+					 * metrics and the query log; 0 without them */
 	struct moon_gen *gen;           /* the generation the query started with */
 	const struct moon_gen_block *block; /* the server block it was routed to */
 	const struct moon_zone *zone;   /* the zone answering it, if any */
@@ -158,6 +160,7 @@ struct moon_query {
 	bool rewritten;
 	uint8_t rw_qname_len;
 	uint16_t rw_qtype;
+	uint16_t rw_qclass;             /* zones answer IN only; the reply keeps the client's */
 	uint8_t rw_qname[MOON_NAME_MAXLEN]; /* lowercase wire form */
 };
 
@@ -185,6 +188,11 @@ static inline uint16_t moon_query_qtype(const struct moon_query *q)
 	return q->rewritten ? q->rw_qtype : q->pkt.qtype;
 }
 
+static inline uint16_t moon_query_qclass(const struct moon_query *q)
+{
+	return q->rewritten ? q->rw_qclass : q->pkt.qclass;
+}
+
 /* q->pkt as the sources see it, for code that takes a whole moon_pkt (the
  * forwarder): the request itself, or a copy in tmp with the rewritten
  * question. */
@@ -198,6 +206,7 @@ static inline const struct moon_pkt *moon_query_sources_pkt(const struct moon_qu
 	memcpy(tmp->qname_lc, q->rw_qname, q->rw_qname_len);
 	tmp->qname_len = q->rw_qname_len;
 	tmp->qtype = q->rw_qtype;
+	tmp->qclass = q->rw_qclass;
 	return tmp;
 }
 

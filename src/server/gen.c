@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "bridge/bridge.h"
+#include "metrics/ops.h"
 #include "net/net.h"
 #include "server/blockstate.h"
 #include "server/dot.h"
@@ -13,6 +14,12 @@
 
 static _Atomic unsigned alive;
 static _Atomic uint64_t last_id;
+static struct moon_ops *_Atomic ops_for_new;
+
+void moon_gen_set_ops(struct moon_ops *ops)
+{
+	atomic_store(&ops_for_new, ops);
+}
 
 unsigned moon_gen_alive(void)
 {
@@ -123,6 +130,17 @@ static int build_block(struct moon_gen *gen, size_t bi, struct moon_diag *diag)
 		load_zone(gen, &b->zones[i], diag);
 	}
 	tab_sort(&b->zone_tab);
+	if (gen->ops) {
+		char why[MOON_OPS_WHY];
+		int ret = moon_ops_block_new(gen->ops, cs, &b->ops, why);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret) {
+			moon_diag_add(diag, gen->conf->path, 0, 0, "servers.%s.query_log: %s",
+				      cs->name, why);
+			err = err ? err : ret;
+		}
+	}
 	int ret = moon_bstate_new(gen, bi, diag, &b->bs);
 	return ret == -ENOMEM || !err ? ret : err;
 }
@@ -208,6 +226,7 @@ static void gen_free(struct moon_gen *gen)
 		free(b->policy);
 		tab_free(&b->zone_tab);
 		moon_bstate_free(b->bs);
+		moon_ops_block_free(b->ops);
 	}
 	for (size_t i = 0; gen->bridges && i < gen->nworkers; i++)
 		moon_bridge_free(gen->bridges[i]);
@@ -347,6 +366,7 @@ int moon_gen_new_from(const struct moon_gen *prev, struct moon_conf *conf,
 	gen->conf = conf;
 	gen->nworkers = nworkers ? nworkers : 1;
 	gen->id = atomic_fetch_add(&last_id, 1) + 1;
+	gen->ops = atomic_load(&ops_for_new);
 	atomic_init(&gen->refs, 1);
 	gen->ws = aligned_alloc(64, gen->nworkers * sizeof(*gen->ws));
 	if (!gen->ws) {

@@ -44,6 +44,8 @@ struct moon_bridge;
 struct moon_bridge_policy;
 struct moon_tls_ctx;
 struct moon_bstate;
+struct moon_ops;
+struct moon_ops_block;
 
 struct moon_suffix_tab {
 	struct moon_suffix_entry *e;      /* sorted by len, longest first */
@@ -68,6 +70,9 @@ struct moon_gen_block {
 	struct moon_suffix_tab zone_tab;  /* zone file origins -> zones[] */
 	/* Per worker, indexed by worker id; NULL: no policies. */
 	const struct moon_policy **policy;
+	/* Metric slots and query log of the block (metrics/ops.h); NULL when
+	 * the generation has no ops. */
+	struct moon_ops_block *ops;
 	struct moon_bstate *bs;           /* forward and cache; NULL: neither
 					   * (server/blockstate.h) */
 };
@@ -110,6 +115,7 @@ struct moon_gen {
 	size_t n_tls;
 	size_t zones_loaded, zones_failed;
 	size_t zones_reused;              /* of zones_loaded: taken unchanged from `reuse` */
+	struct moon_ops *ops;             /* metrics and query log, or NULL (moon_gen_set_ops) */
 	const struct moon_gen *reuse;     /* while moon_gen_new_from builds: the previous one */
 	unsigned nworkers;
 	/* Lua policies (src/bridge): one state per worker holding the chains
@@ -130,6 +136,12 @@ struct moon_gen {
  * generation). The new generation holds one reference (the caller's).
  * Returns 0, or a negative error with diag explaining it.
  */
+/* The operations runtime (metrics, query log) that new generations build
+ * their blocks' parts with; main sets it before the first generation and
+ * clears it at exit. NULL (the default, and in unit tests): queries are
+ * neither counted nor logged. */
+void moon_gen_set_ops(struct moon_ops *ops);
+
 int moon_gen_new(struct moon_conf *conf, const struct moon_gen_listener *bound, size_t n_bound,
 		 unsigned nworkers, struct moon_diag *diag, struct moon_gen **out);
 /* The same for a reload: zones whose source did not change since prev (the

@@ -2,16 +2,19 @@
  * The order of the checks follows what knotd does with the same input
  * (verified with kdig against knotd 3.2), except where the design says
  * otherwise: NOTIFY gets NOTIMP until zone transfers exist, AXFR/IXFR get
- * REFUSED, and classes other than IN and CH get REFUSED.
+ * REFUSED, and classes other than IN and CH get REFUSED (after the QUERY
+ * stage in a block with query policies, which may rewrite the class).
  */
 #include <string.h>
 
+#include "metrics/ops.h"
 #include "server/chaos.h"
 #include "server/gen.h"
 #include "server/pipeline.h"
 #include "server/sources.h"
 #include "server/stats.h"
 #include "util/err.h"
+#include "util/time.h"
 #include "wire/pkt.h"
 #include "zone/zone.h"
 
@@ -185,11 +188,55 @@ static int respond(struct moon_query *q, bool written)
 	return 0;
 }
 
-/* From routing to the reply, for a well-formed IN query. */
+/* The identity answers (server/chaos.h) to the question p. */
+static void chaos_reply(struct moon_query *q, const struct moon_pkt *p)
+{
+	q->source = MOON_SOURCE_CHAOS;
+	struct moon_pktw w;
+	begin_reply(q, &w, q->resp);
+	end_reply(q, &w, (uint16_t)moon_chaos_answer(&w, p, &conf_of(q)->identity));
+}
+
+/* A class other than IN reaches the QUERY stage only in a block with query
+ * policies, one of which may rewrite it (to IN: the zones and the
+ * forwarder answer it). Routes q when it does. */
+static bool policies_see_class(struct moon_query *q)
+{
+	const struct moon_pkt *p = &q->pkt;
+	const struct moon_gen_block *b = moon_gen_route(q->gen, q->listener, p->qname_lc,
+							p->qname_len);
+	const struct moon_policy *pol = b ? b->policy[q->worker] : NULL;
+	if (!pol || !pol->hooks->query)
+		return false;
+	q->block = b;
+	return true;
+}
+
+/* After the QUERY stage the class is still not IN: what the server answers
+ * without policies (identity answers for CH, else REFUSED), then the
+ * RESPONSE stage. */
+static int other_class(struct moon_query *q)
+{
+	q->stage = MOON_STAGE_SOURCES;
+	if (moon_query_qclass(q) == MOON_CLASS_CH) {
+		struct moon_pkt tmp;
+		chaos_reply(q, moon_query_sources_pkt(q, &tmp));
+		return respond(q, true);
+	}
+	struct moon_zone_answer *ans = q->ans;
+	ans->sec[0].n = ans->sec[1].n = ans->sec[2].n = 0;
+	ans->aa = false;
+	ans->rcode = MOON_RCODE_REFUSED;
+	return respond(q, false);
+}
+
+/* From routing to the reply, for a well-formed query of class IN (or
+ * another class, routed already, for the block's query policies). */
 static int run_in(struct moon_query *q)
 {
 	const struct moon_pkt *p = &q->pkt;
-	q->block = moon_gen_route(q->gen, q->listener, p->qname_lc, p->qname_len);
+	if (!q->block)
+		q->block = moon_gen_route(q->gen, q->listener, p->qname_lc, p->qname_len);
 	if (!q->block) {
 		error_reply(q, MOON_RCODE_REFUSED);
 		return 0;
@@ -211,6 +258,8 @@ static int run_in(struct moon_query *q)
 			set_verdict(q, v);
 			return respond(q, false);
 		}
+		if (moon_query_qclass(q) != MOON_CLASS_IN)
+			return other_class(q);
 	}
 	q->stage = MOON_STAGE_SOURCES;
 	if (sources(q) == MOON_EPENDING) {
@@ -243,14 +292,14 @@ static int run(struct moon_query *q)
 		error_reply(q, MOON_RCODE_BADVERS);
 		return 0;
 	}
-	if (p->qclass == MOON_CLASS_CH) {
-		q->source = MOON_SOURCE_CHAOS;
-		struct moon_pktw w;
-		begin_reply(q, &w, q->resp);
-		end_reply(q, &w, (uint16_t)moon_chaos_answer(&w, p, &conf_of(q)->identity));
+	if (p->qclass != MOON_CLASS_IN && !policies_see_class(q)) {
+		if (p->qclass == MOON_CLASS_CH)
+			chaos_reply(q, p);
+		else
+			error_reply(q, MOON_RCODE_REFUSED);
 		return 0;
 	}
-	if (p->qclass != MOON_CLASS_IN || p->qtype == MOON_T_AXFR || p->qtype == MOON_T_IXFR) {
+	if (p->qtype == MOON_T_AXFR || p->qtype == MOON_T_IXFR) {
 		error_reply(q, MOON_RCODE_REFUSED);
 		return 0;
 	}
@@ -275,6 +324,7 @@ int moon_pipeline_run(struct moon_query *q)
 	q->zone = NULL;
 	q->policy = NULL;
 	q->stage = MOON_STAGE_QUERY;
+	q->start_ns = q->gen->ops ? moon_now_ns() : 0;
 	if (q->req_len < MOON_HDR_LEN) {
 		st->dropped++;
 		return 0;
@@ -298,5 +348,9 @@ void moon_pipeline_finish(struct moon_query *q)
 	const struct moon_policy *pol = q->policy;
 	if (pol && pol->hooks->log)
 		pol->hooks->log(pol->chain, q);
+	/* Metrics and the query log come last: they see what the log hooks
+	 * left (metadata). */
+	if (q->gen->ops)
+		moon_ops_observe(q->gen->ops, q, q->block ? q->block->ops : NULL, q->start_ns);
 	q->stage = MOON_STAGE_DONE;
 }

@@ -15,7 +15,7 @@ void moon__src_key(const struct moon_query *q, const struct moon_cache *c,
 {
 	const struct moon_pkt *p = &q->pkt;
 	/* The question a policy may have rewritten (query/query.h). */
-	moon_cache_key_init(c, k, moon_query_qname(q), moon_query_qtype(q), p->qclass,
+	moon_cache_key_init(c, k, moon_query_qname(q), moon_query_qtype(q), moon_query_qclass(q),
 			    p->edns.do_bit, (p->flags & MOON_FLAG_CD) != 0, 0);
 }
 
@@ -31,7 +31,6 @@ void moon__src_store(struct moon_cache *c, const struct moon_cache_key *key, con
 void moon__src_store_failure(struct moon_cache *c, const struct moon_cache_key *key,
 			     const struct moon_query *q)
 {
-	const struct moon_pkt *p = &q->pkt;
 	uint8_t msg[MOON_HDR_LEN + MOON_NAME_MAXLEN + 4];
 	memset(msg, 0, MOON_HDR_LEN);
 	moon_put_u16(msg + 2, MOON_FLAG_QR | MOON_FLAG_RD | MOON_FLAG_RA | MOON_RCODE_SERVFAIL);
@@ -39,7 +38,7 @@ void moon__src_store_failure(struct moon_cache *c, const struct moon_cache_key *
 	size_t nlen = moon_query_qname_len(q);
 	memcpy(msg + MOON_HDR_LEN, moon_query_qname(q), nlen);
 	moon_put_u16(msg + MOON_HDR_LEN + nlen, moon_query_qtype(q));
-	moon_put_u16(msg + MOON_HDR_LEN + nlen + 2, p->qclass);
+	moon_put_u16(msg + MOON_HDR_LEN + nlen + 2, moon_query_qclass(q));
 	moon_cache_insert(c, key, msg, MOON_HDR_LEN + nlen + 4u, moon_now_ms());
 }
 

@@ -288,6 +288,24 @@ describe("rewrite", function()
 		assert.same({}, res.errors)
 	end)
 
+	it("rewrites the class (CoreDNS rewrite class)", function()
+		local p = t.policy(FILE, { rules = { { class = { from = "CH", to = "IN" } } } })
+		local res = p:query{ name = "www.example.com.", type = "A", class = 3, zone = zone }
+		assert.is_true(res.rewritten)
+		assert.equal("NOERROR", res.rcode_name)
+		assert.same({ "www.example.com. A 192.0.2.10" }, lines(res))
+		assert.equal(1, p:counter("rewrites"))
+		res = p:query{ name = "www.example.com.", type = "A", class = 1, zone = zone }
+		assert.is_false(res.rewritten)
+	end)
+
+	it("matches class with a name rule", function()
+		local p = t.policy(FILE, { rules = {
+			{ suffix = "example.org", to = "example.com", class = { from = "HS", to = 1 } } } })
+		assert.is_false(p:query{ name = "www.example.org.", class = 3, zone = zone }.rewritten)
+		assert.is_true(p:query{ name = "www.example.org.", class = 4, zone = zone }.rewritten)
+	end)
+
 	it("counts rewrites", function()
 		local p = t.policy(FILE, { rules = { { suffix = "example.org", to = "example.com" } } })
 		p:query{ name = "www.example.org.", zone = zone }
@@ -307,8 +325,9 @@ describe("rewrite", function()
 		local cases = {
 			{ {}, "option rules is required" },
 			{ { rules = {} }, "at least one rule" },
-			{ { rules = { { suffix = "a", to = "b", class = { from = "CH", to = "IN" } } } },
-				"rules[1].class: rewriting the class is not possible" },
+			{ { rules = { { suffix = "a", class = "IN" } } }, "class: { from: CLASS, to: CLASS }" },
+			{ { rules = { { suffix = "a", class = { from = "CH", to = "XX" } } } },
+				"rules[1].class.to: a class" },
 			{ { rules = { { edns0 = { set = { code = 65001, data = "x" } } } } },
 				"rules[1].edns0: setting or removing EDNS0 options is not possible" },
 			{ { rules = { { sufix = "a", to = "b" } } }, "unknown key 'sufix'" },

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/counters.h"
 #include "metrics/counters.h"
 #include "metrics/families.h"
 #include "tap.h"
@@ -100,8 +101,14 @@ static void test_page(void)
 	moon_metrics_cache_lookup(w1, z, false, MOON_MT_CACHE_SUCCESS);
 	moon_metrics_upstream(w0, u, false, 0, 2000000);
 	moon_metrics_upstream(w1, u, true, 0, 0);
-	moon_metrics_policy(w0, p, 0, 2, false);
-	moon_metrics_policy(w1, p, 0, 0, true);
+	moon_metrics_policy(w0, p, 0, 2);
+	moon_metrics_policy(w1, p, 0, 0);
+	int errs = moon_bridge_counter_id(MOON_CTR_ERRORS, NULL, "lab", "firewall");
+	int det = moon_bridge_counter_id(MOON_CTR_USER, "detections", "lab", "tunnel");
+	int other = moon_bridge_counter_id(MOON_CTR_USER, "blocks", "lab", "tunnel");
+	moon_bridge_counter_slots(0)[errs] += 1;
+	moon_bridge_counter_slots(1)[det] += 4;
+	moon_bridge_counter_slots(0)[other] += 2;
 	moon_metrics_healthcheck_failed(m, u);
 	moon_metrics_reload(m, true);
 	moon_metrics_set_generation(m, 2);
@@ -159,7 +166,14 @@ static void test_page(void)
 	   "policy calls");
 	ok(has(t, "moondns_policy_calls_total{server=\"lab\",policy=\"firewall\",stage=\"log\"} 0"),
 	   "policy series exist at zero");
-	ok(has(t, "moondns_policy_errors_total{server=\"lab\",policy=\"firewall\"} 1"), "errors");
+	ok(has(t, "moondns_policy_errors_total{server=\"lab\",policy=\"firewall\"} 1"),
+	   "policy errors from the bridge");
+	ok(has(t, "moondns_policy_counter_total{server=\"lab\",policy=\"tunnel\",name=\"blocks\"} 2"),
+	   "policies' own counters");
+	ok(has(t, "moondns_tunnel_detections_total{server=\"lab\",policy=\"tunnel\"} 4"),
+	   "tunnel detections");
+	ok(!strstr(t, "moondns_tunnel_detections_total{server=\"lab\",policy=\"tunnel\"} 2"),
+	   "only the detections counter");
 	ok(has(t, "moondns_policy_verdicts_total{server=\"lab\",policy=\"firewall\","
 	       "verdict=\"refuse\"} 1"), "verdicts");
 	ok(has(t, "moondns_reloads_total 2"), "reloads");

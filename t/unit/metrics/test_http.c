@@ -33,7 +33,18 @@ static bool ready(void *arg, struct moon_obuf *why)
 	return is_ready;
 }
 
-static const struct moon_http_handlers handlers = { .metrics = metrics_page, .ready = ready };
+static bool is_live = true;
+
+static bool health(void *arg, struct moon_obuf *why)
+{
+	if (!is_live)
+		moon_obuf_puts(why, "1 worker stuck in a policy");
+	return is_live;
+}
+
+static const struct moon_http_handlers handlers = {
+	.metrics = metrics_page, .ready = ready, .health = health,
+};
 
 static struct moon_http *start(unsigned max_conns, uint32_t timeout_ms)
 {
@@ -197,6 +208,12 @@ static void test_ready(struct moon_http *h, uint16_t port)
 	is_ready = true;
 	r = get(port, "GET /ready HTTP/1.1\r\n\r\n");
 	ok(starts(r, "HTTP/1.1 200 OK\r\n"), "/ready 200 when ready");
+
+	is_live = false;
+	r = get(port, "GET /health HTTP/1.1\r\n\r\n");
+	ok(starts(r, "HTTP/1.1 503 "), "/health 503 when the process is not sound");
+	is_str(body(r), "1 worker stuck in a policy\n", "with the reason");
+	is_live = true;
 
 	moon_http_set_lameduck(h);
 	r = get(port, "GET /ready HTTP/1.1\r\n\r\n");

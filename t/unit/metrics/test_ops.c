@@ -3,6 +3,7 @@
  * (counters and query-log line), the endpoint with readiness and lameduck.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,30 +17,68 @@
 #include "util/err.h"
 #include "util/time.h"
 
-static void test_parse(void)
+#define BLOCK "servers:\n  - name: lab\n    listen: [ \"dns://127.0.0.1:5353\" ]\n" \
+	"    zones: [ lab.test. ]\n"
+
+static struct moon_conf *load(const char *yaml, char *first_error, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	is_int(moon_ops_parse_addr("127.0.0.1:9153", &ss, &len), 0, "IPv4:port");
-	ok(ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&ss)->sin_port) == 9153,
-	   "family and port");
-	is_int(moon_ops_parse_addr("[::1]:9153", &ss, &len), 0, "[IPv6]:port");
-	ok(ss.ss_family == AF_INET6 && len == sizeof(struct sockaddr_in6), "IPv6");
-	is_int(moon_ops_parse_addr("127.0.0.1", &ss, &len), MOON_ESYNTAX, "port required");
-	is_int(moon_ops_parse_addr("127.0.0.1:0", &ss, &len), MOON_ESYNTAX, "port 0 refused");
-	is_int(moon_ops_parse_addr("127.0.0.1:70000", &ss, &len), MOON_ESYNTAX, "port range");
-	is_int(moon_ops_parse_addr("localhost:9153", &ss, &len), MOON_ESYNTAX, "no names");
-	is_int(moon_ops_parse_addr("::1:9153", &ss, &len), MOON_ESYNTAX, "IPv6 needs brackets");
-	is_int(moon_ops_parse_addr("[::1]:", &ss, &len), MOON_ESYNTAX, "empty port");
+	struct moon_diag d = { 0 };
+	struct moon_conf *c = NULL;
+	first_error[0] = 0;
+	if (moon_conf_load_string(yaml, "m.yaml", &c, &d) && d.n)
+		snprintf(first_error, len, "%s", d.msgs[0]);
+	moon_diag_free(&d);
+	return c;
 }
 
-static const char *meta_get(void *arg, const char *key, size_t klen, size_t *vlen)
+/* The keys this module adds to the config (src/conf/schema.c, check.c). */
+static void test_conf_keys(void)
 {
-	if (klen == 4 && memcmp(key, "user", 4) == 0) {
-		*vlen = 5;
-		return "alice";
-	}
-	return NULL;
+	char err[512], cwd[256], want[300];
+	struct moon_conf *c = load(BLOCK, err, sizeof(err));
+	ok(c && !c->http.listen, "no http: the endpoint stays closed");
+	ok(c && !c->servers[0].query_log.enabled, "no query_log: no query log");
+	ok(c && c->http.lameduck_ms == 5000 && !c->http.coredns_compat, "http defaults");
+	moon_conf_free(c);
+
+	c = load("http: { listen: 127.0.0.1:9153, coredns_compat: true, lameduck: 250ms }\n"
+		 BLOCK, err, sizeof(err));
+	const struct sockaddr_in *v4 = c ? (const void *)&c->http.addr : NULL;
+	ok(v4 && v4->sin_family == AF_INET && ntohs(v4->sin_port) == 9153 &&
+	   c->http.addrlen == sizeof(*v4), "http.listen parsed");
+	ok(c && c->http.coredns_compat && c->http.lameduck_ms == 250, "compat and lameduck");
+	moon_conf_free(c);
+	c = load("http: { listen: \"[::1]:9153\" }\n" BLOCK, err, sizeof(err));
+	ok(c && c->http.addr.ss_family == AF_INET6, "IPv6 in brackets");
+	moon_conf_free(c);
+	c = load("http: { listen: 127.0.0.1 }\n" BLOCK, err, sizeof(err));
+	ok(!c, "a listen address without a port is refused");
+	is_str(err, "m.yaml:1:17: http.listen: bad address '127.0.0.1': expected ADDR:PORT, "
+	       "IPv6 as [ADDR]:PORT", "and says where and why");
+	c = load("http: { listen: \"[::1]\" }\n" BLOCK, err, sizeof(err));
+	ok(!c && strstr(err, "http.listen: bad address"), "IPv6 without a port refused");
+	c = load("http: { listen: 127.0.0.1:http }\n" BLOCK, err, sizeof(err));
+	ok(!c && strstr(err, "http.listen: bad address"), "port must be a number");
+
+	c = load(BLOCK "    query_log: {}\n", err, sizeof(err));
+	const struct moon_conf_query_log *q = c ? &c->servers[0].query_log : NULL;
+	ok(q && q->enabled && !strcmp(q->format, "common") && !strcmp(q->to, "stdout"),
+	   "an empty query_log turns the log on with the defaults");
+	moon_conf_free(c);
+	c = load(BLOCK "    query_log: { format: json, class: [ denial, error ], to: q.log,\n"
+		 "                 names: [ lab.test ], json_meta: [ a/b ] }\n", err, sizeof(err));
+	q = c ? &c->servers[0].query_log : NULL;
+	snprintf(want, sizeof(want), "%s/q.log", getcwd(cwd, sizeof(cwd)) ? cwd : "");
+	ok(q && q->n_classes == 2 && !strcmp(q->classes[1], "error"), "classes");
+	ok(q && !strcmp(q->to, want), "a relative file is relative to the config's directory");
+	ok(q && q->n_names == 1 && !strcmp(q->names[0], "lab.test."), "names");
+	ok(q && q->n_json_meta == 1 && !strcmp(q->json_meta[0], "a/b"), "json_meta");
+	moon_conf_free(c);
+	c = load(BLOCK "    query_log: { format: fancy }\n", err, sizeof(err));
+	ok(!c && strstr(err, "servers[0].query_log.format: expected common, combined, json"),
+	   "unknown format refused at load");
+	c = load(BLOCK "    query_log: { class: [ warnings ] }\n", err, sizeof(err));
+	ok(!c && strstr(err, "servers[0].query_log.class[0]"), "unknown class refused");
 }
 
 /* A query for www.lab.test. A from 127.0.0.1:4242 over UDP, and a reply. */
@@ -103,6 +142,15 @@ static const char *http_get(uint16_t port, const char *path)
 	return buf;
 }
 
+/* The value of the series `name{labels}` in a page, or -1. */
+static long sample(const char *page, const char *series)
+{
+	char want[512];
+	snprintf(want, sizeof(want), "\n%s ", series);
+	const char *p = strstr(page, want);
+	return p ? strtol(p + strlen(want), NULL, 10) : -1;
+}
+
 static uint16_t port_of(int fd)
 {
 	struct sockaddr_in sa;
@@ -113,7 +161,7 @@ static uint16_t port_of(int fd)
 
 int main(void)
 {
-	test_parse();
+	test_conf_keys();
 	char dir[] = "/tmp/moon-ops-XXXXXX", path[64];
 	if (!mkdtemp(dir))
 		return 1;
@@ -122,22 +170,52 @@ int main(void)
 	struct moon_ops *ops;
 	is_int(moon_ops_new(2, "9.9", &ops), 0, "ops created");
 	char *zones[] = { "lab.test.", "sub.lab.test." };
-	struct moon_qlog_rule_conf qc = { .format = "{name} {rcode} {/user} {server}", .to = path };
+	struct moon_conf_server cs = {
+		.name = "lab", .zones = zones, .n_zones = 2,
+		.query_log = { .enabled = true, .format = "{name} {rcode} {/user} {server}",
+			       .to = path },
+	};
 	struct moon_ops_block *b = NULL, *bad = NULL;
-	const char *why;
-	is_int(moon_ops_block_new(ops, "lab", zones, 2, &qc, &b, &why), 0, "block built");
-	qc.format = "nonsense";
-	ok(moon_ops_block_new(ops, "lab", zones, 2, &qc, &bad, &why) == MOON_ESYNTAX && why,
-	   "a bad query-log format fails the block, with a reason");
+	char why[MOON_OPS_WHY];
+	is_int(moon_ops_block_new(ops, &cs, &b, why), 0, "block built");
+	cs.query_log.to = "/nonexistent/dir/q.log";
+	ok(moon_ops_block_new(ops, &cs, &bad, why) == -ENOENT &&
+	   strcmp(why, "cannot open /nonexistent/dir/q.log: No such file or directory") == 0,
+	   "an unopenable query log fails the block, saying why");
+	cs.query_log.enabled = false;
+	struct moon_ops_block *quiet = NULL;
+	is_int(moon_ops_block_new(ops, &cs, &quiet, why), 0, "block without query log");
+	ok(quiet && !quiet->qlog, "no rule then");
+	moon_ops_block_free(quiet);
 
 	struct moon_query q;
 	fill_query(&q);
 	q.worker = 1;
-	moon_ops_observe(ops, &q, b, moon_now_ns() - 1000000, meta_get, NULL);
+	moon_meta_set(&q.meta, "user", 4, "alice", 5);
+	moon_ops_observe(ops, &q, b, moon_now_ns() - 1000000);
 	fill_query(&q);
-	moon_ops_observe(ops, &q, NULL, moon_now_ns(), NULL, NULL);
+	moon_ops_observe(ops, &q, NULL, moon_now_ns());
+	fill_query(&q);
+	q.req_len = 5;  /* too short to parse: stale pkt fields must not count */
+	q.pkt.qtype = 28;
+	q.sent = false;
+	moon_ops_observe(ops, &q, NULL, moon_now_ns());
 	moon_qlog_flush(moon_ops_qlog(ops));
-	is_str(slurp(path) + 32, "www.lab.test. NXDOMAIN alice lab\n", "query-log line");
+	is_str(slurp(path) + 32, "www.lab.test. NXDOMAIN alice lab\n",
+	       "query-log line, with the query's metadata");
+
+	/* A block with a cache: cache answers are hits, forwarded ones misses. */
+	cs.cache.enabled = true;
+	struct moon_ops_block *cached = NULL;
+	moon_ops_block_new(ops, &cs, &cached, why);
+	fill_query(&q);
+	q.source = MOON_SOURCE_CACHE;
+	moon_ops_observe(ops, &q, cached, moon_now_ns());
+	q.source = MOON_SOURCE_FORWARD;
+	moon_ops_observe(ops, &q, cached, moon_now_ns());
+	q.source = MOON_SOURCE_ZONE;
+	moon_ops_observe(ops, &q, cached, moon_now_ns());
+	moon_ops_block_free(cached);
 
 	/* A free port for the endpoint: bind one, close it, use it. */
 	int tmp = socket(AF_INET, SOCK_STREAM, 0);
@@ -158,29 +236,43 @@ int main(void)
 	moon_ops_set_ready(ops, 1, "zone example.com. not loaded");
 	ok(strstr(http_get(port, "/ready"), "\r\n\r\nzone example.com. not loaded\n") != NULL,
 	   "the reason is served");
-	moon_ops_set_ready(ops, 2, NULL);
+	moon_ops_reloaded(ops, false, 0);
+	ok(strstr(http_get(port, "/ready"), " 503 ") != NULL, "a failed reload changes nothing");
 	moon_ops_reloaded(ops, true, 2);
+	ok(strstr(http_get(port, "/ready"), "200 OK\r\n") != NULL,
+	   "a successful reload makes it ready");
 
 	const char *page = http_get(port, "/metrics");
 	ok(strstr(page, "\nmoondns_requests_total{server=\"lab\",zone=\"lab.test.\",proto=\"udp\","
-		  "family=\"1\",type=\"A\"} 1\n") != NULL, "the query was counted under its zone");
+		  "family=\"1\",type=\"A\"} 4\n") != NULL, "the queries counted under their zone");
 	ok(strstr(page, "\nmoondns_requests_total{server=\"\",zone=\"dropped\",proto=\"udp\","
 		  "family=\"1\",type=\"A\"} 1\n") != NULL, "no block: zone dropped");
+	ok(strstr(page, "\nmoondns_requests_total{server=\"\",zone=\"dropped\",proto=\"udp\","
+		  "family=\"1\",type=\"other\"} 1\n") != NULL, "a runt counts as type other");
+	ok(!strstr(page, "type=\"AAAA\""), "not as the stale AAAA");
 	ok(strstr(page, "\nmoondns_responses_total{server=\"lab\",zone=\"lab.test.\","
-		  "rcode=\"NXDOMAIN\"} 1\n") != NULL, "the reply counted by rcode");
-	ok(strstr(page, "\nmoondns_request_duration_seconds_bucket{server=\"lab\","
-		  "zone=\"lab.test.\",type=\"A\",le=\"0.00025\"} 0\n") != NULL &&
-	   strstr(page, "\nmoondns_request_duration_seconds_bucket{server=\"lab\","
-		  "zone=\"lab.test.\",type=\"A\",le=\"0.002\"} 1\n") != NULL,
+		  "rcode=\"NXDOMAIN\"} 4\n") != NULL, "the replies counted by rcode");
+	/* The first query started 1 ms before it was observed, the others
+	 * microseconds before. */
+	ok(sample(page, "moondns_request_duration_seconds_bucket{server=\"lab\","
+		  "zone=\"lab.test.\",type=\"A\",le=\"0.001\"}") <= 3 &&
+	   sample(page, "moondns_request_duration_seconds_bucket{server=\"lab\","
+		  "zone=\"lab.test.\",type=\"A\",le=\"+Inf\"}") == 4,
 	   "duration measured from the start time");
 	ok(strstr(page, "\nmoondns_build_info{version=\"9.9\"} 1\n") != NULL, "version");
+	ok(strstr(page, "\nmoondns_cache_hits_total{server=\"lab\",zone=\"lab.test.\","
+		  "type=\"denial\"} 1\n") != NULL, "a cached NXDOMAIN is a denial hit");
+	ok(strstr(page, "\nmoondns_cache_misses_total{server=\"lab\",zone=\"lab.test.\"} 1\n")
+	   != NULL, "a forwarded answer is a miss; a zone answer is neither");
 	ok(strstr(page, "\nmoondns_config_generation 2\n") != NULL, "generation");
+	ok(strstr(page, "\nmoondns_reloads_total 2\n") != NULL, "reloads");
+	ok(strstr(page, "\nmoondns_reload_failures_total 1\n") != NULL, "reload failures");
 	ok(strstr(page, "\nmoondns_query_log_lines_total 1\n") != NULL, "query-log lines");
 	ok(strstr(page, "\nmoondns_http_requests_total ") != NULL, "the endpoint's own counters");
 	ok(!strstr(page, "coredns_"), "no coredns_ names by default");
 	moon_ops_set_compat(ops, true);
 	ok(strstr(http_get(port, "/metrics"), "\ncoredns_dns_requests_total{server=\"lab\","
-		  "zone=\"lab.test.\",view=\"\",proto=\"udp\",family=\"1\",type=\"A\"} 1\n") != NULL,
+		  "zone=\"lab.test.\",view=\"\",proto=\"udp\",family=\"1\",type=\"A\"} 4\n") != NULL,
 	   "coredns_ names once switched on");
 
 	moon_ops_lameduck(ops);
