@@ -273,6 +273,39 @@ local function class_num(v, what)
 	return n
 end
 
+-- edns0: { set: { code:, data: } } or { remove: code }; data "0x..." is hex.
+local function parse_edns0(v, where)
+	if type(v) ~= "table" or (v.set == nil) == (v.remove == nil) then
+		error(where .. ": { set: { code:, data: } } or { remove: code }", 0)
+	end
+	local function code_of(c, w)
+		if type(c) ~= "number" or c < 0 or c > 65535 or c % 1 ~= 0 then
+			error(w .. ": an option code 0-65535, not " .. tostring(c), 0)
+		end
+		return c
+	end
+	if v.remove ~= nil then
+		return code_of(v.remove, where .. ".remove"), nil
+	end
+	local s = v.set
+	if type(s) ~= "table" or type(s.data) ~= "string" then
+		error(where .. ".set: { code: N, data: STRING or 0xHEX }", 0)
+	end
+	local code = code_of(s.code, where .. ".set.code")
+	local data = s.data
+	local hex = data:match("^0[xX](.*)$")
+	if hex then
+		if #hex % 2 ~= 0 or hex:find("[^%x]") then
+			error(where .. ".set.data: bad hex " .. data, 0)
+		end
+		data = hex:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)
+	end
+	if #data > 508 then
+		error(where .. ".set.data: at most 508 bytes", 0)
+	end
+	return code, data
+end
+
 local function rcode_num(v, what)
 	local n
 	if type(v) == "number" then
@@ -378,11 +411,6 @@ local function parse_rule(rule, k)
 				.. " substring, regex, to, type, class, edns0, ttl, rcode, answer, mode)", 0)
 		end
 	end
-	if rule.edns0 ~= nil then
-		error(where .. ".edns0: setting or removing EDNS0 options is not possible in this"
-			.. " moondns (the Lua API cannot change the request's options;"
-			.. " doc/policies/rewrite.md)", 0)
-	end
 	local r = { index = k, stop = true }
 	if rule.mode ~= nil then
 		if rule.mode ~= "stop" and rule.mode ~= "continue" then
@@ -455,6 +483,9 @@ local function parse_rule(rule, k)
 		r.type_from = type_num(t.from, where .. ".type.from")
 		r.type_to = type_num(t.to, where .. ".type.to")
 	end
+	if rule.edns0 ~= nil then
+		r.edns_code, r.edns_data = parse_edns0(rule.edns0, where .. ".edns0")
+	end
 	if rule.class ~= nil then
 		local c = rule.class
 		if type(c) ~= "table" or c.from == nil or c.to == nil then
@@ -488,9 +519,10 @@ local function parse_rule(rule, k)
 		error(where .. ".answer: auto, none, or a list of { name|value: REGEX, to: ... }", 0)
 	end
 	r.responds = r.answer ~= nil or r.ttl_min ~= nil or r.rcodes ~= nil
-	if not r.renames and not r.type_to and not r.class_to and not r.responds then
-		error(where .. ": the rule does nothing (give to, type, class, ttl, rcode or answer)",
-			0)
+	if not r.renames and not r.type_to and not r.class_to and not r.edns_code
+		and not r.responds then
+		error(where .. ": the rule does nothing (give to, type, class, edns0, ttl, rcode or"
+			.. " answer)", 0)
 	end
 	return r
 end
@@ -528,7 +560,7 @@ return function(opts)
 	local bad_names = moon.counter("invalid_names")
 
 	local function query(q)
-		local name, qtype, qclass
+		local name, qtype, qclass, edits
 		local fired
 		local orig_type, orig_class = q.type, q.class
 		for k = 1, nrules do
@@ -557,6 +589,10 @@ return function(opts)
 				if r.class_to then
 					qclass = r.class_to
 				end
+				if r.edns_code then
+					edits = edits or {}
+					edits[#edits + 1] = r
+				end
 				fired = fired and (fired .. "," .. k) or tostring(k)
 				if r.stop then
 					break
@@ -571,6 +607,11 @@ return function(opts)
 			bad_names:inc()
 			moon.log.warn("rewrite of %s gives an invalid name: %s", q.name, name)
 			return q:servfail()
+		end
+		if edits then
+			for i = 1, #edits do
+				q:set_edns_option(edits[i].edns_code, edits[i].edns_data)
+			end
 		end
 		local reclassed = qclass ~= nil and qclass ~= orig_class
 		if renamed or (qtype and qtype ~= orig_type) or reclassed then

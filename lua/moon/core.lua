@@ -210,6 +210,20 @@ function Q.rewrite(_, t)
 	name_seq = -1
 end
 
+function Q.set_edns_option(_, code, data)
+	if type(code) ~= "number" or code < 0 or code > 65535 or code % 1 ~= 0 then
+		raise("q:set_edns_option(code, bytes): code is a number 0-65535", 2)
+	end
+	if data ~= nil and type(data) ~= "string" then
+		raise("q:set_edns_option(code, bytes): bytes is a string or nil", 2)
+	end
+	local n = C.moon_ffi_q_set_edns_opt(R, code, data, data and #data or 0)
+	if n == ELIMIT then
+		raise("q:set_edns_option: at most 8 options and 512 bytes", 2)
+	end
+	check(n, 2)
+end
+
 function Q.nocache()
 	C.moon_ffi_q_nocache(R)
 end

@@ -313,7 +313,7 @@ static void req_begin(struct moon_bridge *b, struct moon_query *q, int stage)
 	R->pos_ = 0;
 	R->nrr_ = -1;
 	R->type = moon_query_qtype(q);
-	R->class = p->qclass;
+	R->class = moon_query_qclass(q);
 	R->id = p->id;
 	R->opcode = p->opcode;
 	R->rd = p->flags & MOON_FLAG_RD;

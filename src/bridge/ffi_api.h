@@ -124,7 +124,8 @@ int moon_ffi_q_orig_type(struct moon_ffi_req *r);
 int moon_ffi_q_addr(struct moon_ffi_req *r, int which);
 /* The same as 4 or 16 bytes. */
 int moon_ffi_q_addr_raw(struct moon_ffi_req *r, int which);
-/* The payload of the first EDNS option `code`, or -1. */
+/* The payload of the first EDNS option `code` (as a policy set or
+ * removed it, else the client's), or -1. */
 int moon_ffi_q_edns_opt(struct moon_ffi_req *r, int code);
 /* The i-th EDNS option (0-based): payload in buf_, code in *code; -1 past the end. */
 int moon_ffi_q_edns_opt_at(struct moon_ffi_req *r, int i, int *code);
@@ -132,6 +133,10 @@ int moon_ffi_q_edns_opt_at(struct moon_ffi_req *r, int i, int *code);
  * name NULL keeps the name, qtype < 0 keeps the type, qclass < 0 the class. */
 int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int qtype,
 		       int qclass);
+/* Sets (data) or removes (data NULL) EDNS option `code` of the query the
+ * forwarder sends (query stage only); marks the query nocache. At most 8
+ * options set and 8 removed, 512 bytes of options: MOON_FFI_ELIMIT. */
+int moon_ffi_q_set_edns_opt(struct moon_ffi_req *r, int code, const char *data, size_t len);
 void moon_ffi_q_nocache(struct moon_ffi_req *r);
 
 /* q.meta */

@@ -76,11 +76,36 @@ int moon_ffi_q_addr_raw(struct moon_ffi_req *r, int which)
 	return -1;
 }
 
+/* Offset in q->edns_set of the option `code` a policy set, or -1. */
+static int set_find(const struct moon_query *q, uint16_t code)
+{
+	for (size_t pos = 0; pos + 4 <= q->edns_set_len;
+	     pos += 4u + moon_get_u16(q->edns_set + pos + 2))
+		if (moon_get_u16(q->edns_set + pos) == code)
+			return (int)pos;
+	return -1;
+}
+
+static bool removed(const struct moon_query *q, uint16_t code)
+{
+	for (unsigned i = 0; i < q->edns_nrm; i++)
+		if (q->edns_rm[i] == code)
+			return true;
+	return false;
+}
+
 int moon_ffi_q_edns_opt(struct moon_ffi_req *r, int code)
 {
 	struct moon_query *q = query_of(r);
 	if (!q)
 		return MOON_FFI_ENOQUERY;
+	if (code < 0 || code > 65535)
+		return -1;
+	int at = set_find(q, (uint16_t)code);
+	if (at >= 0)
+		return put_buf(r, q->edns_set + at + 4, moon_get_u16(q->edns_set + at + 2));
+	if (removed(q, (uint16_t)code))
+		return -1;
 	const uint8_t *data;
 	int len = moon_pkt_edns_option(&q->pkt, (uint16_t)code, &data);
 	return len < 0 ? -1 : put_buf(r, data, (size_t)len);
@@ -142,6 +167,53 @@ int moon_ffi_q_rewrite(struct moon_ffi_req *r, const char *name, size_t len, int
 	r->type = q->rw_qtype;
 	r->class = q->rw_qclass;
 	r->rewritten = true;
+	return 0;
+}
+
+/* Forgets what was set or removed for code. */
+static void edit_forget(struct moon_query *q, uint16_t code)
+{
+	int at = set_find(q, code);
+	if (at >= 0) {
+		size_t len = 4u + moon_get_u16(q->edns_set + at + 2);
+		memmove(q->edns_set + at, q->edns_set + at + len, q->edns_set_len - at - len);
+		q->edns_set_len = (uint16_t)(q->edns_set_len - len);
+		q->edns_nset--;
+	}
+	for (unsigned i = 0; i < q->edns_nrm; i++)
+		if (q->edns_rm[i] == code) {
+			q->edns_rm[i] = q->edns_rm[--q->edns_nrm];
+			break;
+		}
+}
+
+int moon_ffi_q_set_edns_opt(struct moon_ffi_req *r, int code, const char *data, size_t len)
+{
+	struct moon_query *q = query_of(r);
+	if (!q)
+		return MOON_FFI_ENOQUERY;
+	if (r->stage_ != MOON_FFI_STAGE_QUERY)
+		return MOON_FFI_ECONTEXT;
+	if (code < 0 || code > 65535)
+		return -EINVAL;
+	edit_forget(q, (uint16_t)code);
+	if (!data) {
+		if (q->edns_nrm == MOON_QUERY_EDNS_EDITS)
+			return MOON_ELIMIT;
+		q->edns_rm[q->edns_nrm++] = (uint16_t)code;
+	} else {
+		if (q->edns_nset == MOON_QUERY_EDNS_EDITS ||
+		    len + 4u > (size_t)(MOON_QUERY_EDNS_BYTES - q->edns_set_len))
+			return MOON_ELIMIT;
+		uint8_t *p = q->edns_set + q->edns_set_len;
+		moon_put_u16(p, (uint16_t)code);
+		moon_put_u16(p + 2, (uint16_t)len);
+		memcpy(p + 4, data, len);
+		q->edns_set_len = (uint16_t)(q->edns_set_len + 4 + len);
+		q->edns_nset++;
+	}
+	/* The options may change the answer, and they are not in the key. */
+	q->nocache = true;
 	return 0;
 }
 

@@ -328,30 +328,18 @@ static struct pair *collect_pairs(const struct moon_conf *conf, bool with_zones,
 }
 
 /* The same zone on the same listener in two blocks: no way to route it. */
-static void check_shared_zones(struct moon_conf_walk *w, const struct moon_ynode *servers,
-			       const struct moon_conf *conf)
+static const struct pair *zone_clash(const struct pair *a, const struct pair *b, char *msg)
 {
-	size_t n;
-	struct pair *pairs = collect_pairs(conf, true, &n);
-	if (!pairs) {
-		moon__conf_error(w, servers, "out of memory");
-		return;
-	}
-	char msg[MOON_CONF_ERRLEN];
-	for (size_t i = 1; i < n; i++) {
-		const struct pair *a = &pairs[i - 1], *b = &pairs[i];
-		if (a->server == b->server || !moon__conf_listen_equal(a->listen, b->listen) ||
-		    strcasecmp(a->zone, b->zone))
-			continue;
-		snprintf(msg, sizeof(msg), "zone '%s' on %s is already served by servers[%zu]",
-			 b->zone, b->listen->uri, a->server);
-		zone_error(w, servers, conf, b, msg);
-	}
-	free(pairs);
+	if (a->server == b->server || !moon__conf_listen_equal(a->listen, b->listen) ||
+	    strcasecmp(a->zone, b->zone))
+		return NULL;
+	snprintf(msg, MOON_CONF_ERRLEN, "zone '%s' on %s is already served by servers[%zu]",
+		 b->zone, b->listen->uri, a->server);
+	return b;
 }
 
 static void listen_error(struct moon_conf_walk *w, const struct moon_ynode *servers,
-			 const struct pair *p, const char *msg)
+			 const struct moon_conf *conf, const struct pair *p, const char *msg)
 {
 	const struct moon_ynode *map = p->server < servers->n ? servers->items[p->server] : NULL;
 	size_t mark = moon__conf_path_key(w, "servers");
@@ -380,29 +368,40 @@ static const struct pair *port_clash(const struct pair *a, const struct pair *b,
 
 /* A listener twice in one block is a typo; dns:// takes the TCP port too, so
  * it cannot share an address with tls://. */
-static void check_listeners(struct moon_conf_walk *w, const struct moon_ynode *servers,
-			    const struct moon_conf *conf)
+static const struct pair *listen_clash(const struct pair *a, const struct pair *b, char *msg)
+{
+	if (cmp_addr(a->listen, b->listen))
+		return NULL;
+	if (a->listen->proto != b->listen->proto)
+		return port_clash(a, b, msg);
+	if (a->server != b->server)
+		return NULL;
+	snprintf(msg, MOON_CONF_ERRLEN, "'%s' is the same address as listen[%zu]",
+		 b->listen->uri, a->listen_index);
+	return b;
+}
+
+/* Fills msg and returns the pair to blame when neighbours a and b clash, or NULL. */
+typedef const struct pair *clash_fn(const struct pair *a, const struct pair *b, char *msg);
+typedef void report_fn(struct moon_conf_walk *w, const struct moon_ynode *servers,
+		       const struct moon_conf *conf, const struct pair *p, const char *msg);
+
+/* Clashing pairs sort next to each other, so one pass over neighbours finds them all. */
+static void check_pairs(struct moon_conf_walk *w, const struct moon_ynode *servers,
+			const struct moon_conf *conf, bool with_zones, clash_fn *clash,
+			report_fn *report)
 {
 	size_t n;
-	struct pair *pairs = collect_pairs(conf, false, &n);
+	struct pair *pairs = collect_pairs(conf, with_zones, &n);
 	if (!pairs) {
 		moon__conf_error(w, servers, "out of memory");
 		return;
 	}
 	char msg[MOON_CONF_ERRLEN];
 	for (size_t i = 1; i < n; i++) {
-		const struct pair *a = &pairs[i - 1], *b = &pairs[i];
-		if (cmp_addr(a->listen, b->listen))
-			continue;
-		if (a->listen->proto != b->listen->proto) {
-			b = port_clash(a, b, msg);
-		} else if (a->server == b->server) {
-			snprintf(msg, sizeof(msg), "'%s' is the same address as listen[%zu]",
-				 b->listen->uri, a->listen_index);
-		} else {
-			continue;
-		}
-		listen_error(w, servers, b, msg);
+		const struct pair *b = clash(&pairs[i - 1], &pairs[i], msg);
+		if (b)
+			report(w, servers, conf, b, msg);
 	}
 	free(pairs);
 }
@@ -453,8 +452,8 @@ void moon__conf_check_root(struct moon_conf_walk *w, const struct moon_ynode *ma
 	if (!servers || servers->kind != MOON_YSEQ)
 		return;
 	check_names(w, servers, conf);
-	check_listeners(w, servers, conf);
-	check_shared_zones(w, servers, conf);
+	check_pairs(w, servers, conf, false, listen_clash, listen_error);
+	check_pairs(w, servers, conf, true, zone_clash, zone_error);
 }
 
 /* http.listen is "ADDR:PORT" with the port required: an endpoint on a

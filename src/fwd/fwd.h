@@ -33,7 +33,8 @@
  *   case, QTYPE, QCLASS, RD=1 (a forwarder wants recursion), AD=1 (RFC 6840
  *   §5.7), CD and DO copied from the client, and an OPT record with
  *   edns_payload. The client's other EDNS options (ECS, cookies...) are not
- *   forwarded. Identical queries of one worker in flight at the same time
+ *   forwarded; options the caller gives (moon_fwd_query_opts: a policy's
+ *   q:set_edns_option) are, and such a query shares no upstream query. Identical queries of one worker in flight at the same time
  *   (same lowercase name, type, class, DO and CD) are sent once; every
  *   waiting client gets the answer.
  *
@@ -132,9 +133,12 @@ struct moon_fwd;
 struct moon_fwd_worker;
 
 #define MOON_FWD_MAX_UPSTREAMS 16
+/* EDNS options a caller may add to the query (moon_fwd_query_opts), bytes
+ * of the option list (code, length, data each). */
+#define MOON_FWD_OPTS_MAX 512
 /* Largest query the forwarder sends (the loop probe included): header,
- * question, OPT without options. */
-#define MOON_FWD_QMAX (12 + MOON_NAME_MAXLEN + 4 + 11)
+ * question, OPT with at most MOON_FWD_OPTS_MAX bytes of options. */
+#define MOON_FWD_QMAX (12 + MOON_NAME_MAXLEN + 4 + 11 + MOON_FWD_OPTS_MAX)
 #define MOON_FWD_MAX_EXCEPT 64
 /* Tries of one query listening at the same time. */
 #define MOON_FWD_OPEN_TRIES 4
@@ -302,6 +306,13 @@ typedef void (*moon_fwd_done_fn)(void *arg, const struct moon_fwd_result *res);
  */
 int moon_fwd_query(struct moon_fwd_worker *fw, const struct moon_pkt *req, uint8_t *out,
 		   size_t cap, moon_fwd_done_fn done, void *arg);
+/* The same, with the EDNS options opts (opts_len <= MOON_FWD_OPTS_MAX bytes
+ * of code, length, data; copied during the call) in the OPT record of every
+ * try. Such a query is never merged with another one in flight (the options
+ * may change the answer). opts_len 0 is moon_fwd_query. */
+int moon_fwd_query_opts(struct moon_fwd_worker *fw, const struct moon_pkt *req,
+			const uint8_t *opts, size_t opts_len, uint8_t *out, size_t cap,
+			moon_fwd_done_fn done, void *arg);
 
 /* ---- counters, per worker (plain fields: one writer, summed racily) ---- */
 

@@ -30,8 +30,10 @@ size_t moon__fwd_build_query(uint8_t *buf, uint16_t id, const struct moon_fwd_qs
 	moon_put_u16(buf + p + 3, s->payload);
 	moon_put_u16(buf + p + 5, 0);                   /* ext rcode, version */
 	moon_put_u16(buf + p + 7, s->do_bit ? MOON_EDNS_FLAG_DO : 0);
-	moon_put_u16(buf + p + 9, 0);                   /* RDLENGTH */
-	return p + 11;
+	moon_put_u16(buf + p + 9, s->opts_len);         /* RDLENGTH */
+	if (s->opts_len)
+		memcpy(buf + p + 11, s->opts, s->opts_len);
+	return p + 11 + s->opts_len;
 }
 
 void moon__fwd_set_id(uint8_t *msg, uint16_t id)

@@ -24,6 +24,8 @@ struct moon_fwd_qspec {
 	uint16_t qtype, qclass;
 	bool rd, cd, ad, do_bit;
 	uint16_t payload;       /* OPT payload; 0 = no OPT record */
+	const uint8_t *opts;    /* OPT RDATA (options), opts_len <= MOON_FWD_OPTS_MAX */
+	uint16_t opts_len;
 };
 
 /* Writes the query into buf (MOON_FWD_QMAX bytes) with ID `id`; returns

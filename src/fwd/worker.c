@@ -524,7 +524,7 @@ static void try_timer_cb(struct ev_loop *loop, ev_timer *timer, int revents)
 /* ---- starting ---- */
 
 static void set_question(struct flight *f, const uint8_t *qname, uint16_t qtype, uint16_t qclass,
-			 bool rd, bool cd, bool do_bit)
+			 bool rd, bool cd, bool do_bit, const uint8_t *opts, size_t opts_len)
 {
 	struct moon_fwd *fwd = f->fw->fwd;
 	memcpy(f->qname, qname, moon_name_len(qname));
@@ -534,7 +534,8 @@ static void set_question(struct flight *f, const uint8_t *qname, uint16_t qtype,
 	f->do_bit = do_bit;
 	struct moon_fwd_qspec s = {
 		.qname = qname, .qtype = qtype, .qclass = qclass, .rd = rd, .cd = cd, .ad = true,
-		.do_bit = do_bit, .payload = fwd->o.edns_payload,
+		.do_bit = do_bit, .payload = fwd->o.edns_payload, .opts = opts,
+		.opts_len = fwd->o.edns_payload ? (uint16_t)opts_len : 0,
 	};
 	f->query_len = (uint16_t)moon__fwd_build_query(f->query, 0, &s);
 }
@@ -554,7 +555,7 @@ int moon__fwd_probe_send(struct wup *w)
 		return MOON_ELIMIT;
 	f->probe = w;
 	set_question(f, fwd->hc_name, fwd->hc_type, MOON_CLASS_IN, fwd->o.health_check_rd, false,
-		     false);
+		     false, NULL, 0);
 	f->order[0] = (uint8_t)w->idx;
 	f->norder = 1;
 	/* One try, which may wait its whole timeout. */
@@ -608,11 +609,18 @@ static void waiter_link(struct flight *f, struct waiter *wt)
 int moon_fwd_query(struct moon_fwd_worker *fw, const struct moon_pkt *req, uint8_t *out,
 		   size_t cap, moon_fwd_done_fn done, void *arg)
 {
+	return moon_fwd_query_opts(fw, req, NULL, 0, out, cap, done, arg);
+}
+
+int moon_fwd_query_opts(struct moon_fwd_worker *fw, const struct moon_pkt *req,
+			const uint8_t *opts, size_t opts_len, uint8_t *out, size_t cap,
+			moon_fwd_done_fn done, void *arg)
+{
 	struct moon_fwd *fwd = fw->fwd;
 	fw->st.queries++;
 	if (fw->closing)
 		return -ESHUTDOWN;
-	if (!req->question_ok || cap < MOON_UDP_MIN_PAYLOAD)
+	if (!req->question_ok || cap < MOON_UDP_MIN_PAYLOAD || opts_len > MOON_FWD_OPTS_MAX)
 		return -EINVAL;
 	if (!moon_fwd_handles(fwd, req->qname_lc)) {
 		fw->st.not_mine++;
@@ -630,7 +638,7 @@ int moon_fwd_query(struct moon_fwd_worker *fw, const struct moon_pkt *req, uint8
 	}
 	bool do_bit = req->edns.do_bit, cd = (req->flags & MOON_FLAG_CD) != 0;
 	uint32_t h = key_hash(fw, req->qname_lc, req->qtype, req->qclass, do_bit, cd);
-	struct flight *f = flight_find(fw, h, req, do_bit, cd);
+	struct flight *f = opts_len ? NULL : flight_find(fw, h, req, do_bit, cd);
 	if (f) {
 		wt->deduped = true;
 		waiter_link(f, wt);
@@ -642,7 +650,8 @@ int moon_fwd_query(struct moon_fwd_worker *fw, const struct moon_pkt *req, uint8
 	f->hash = h;
 	int r = make_order(fw, f);
 	if (r == 0) {
-		set_question(f, req->qname, req->qtype, req->qclass, true, cd, do_bit);
+		set_question(f, req->qname, req->qtype, req->qclass, true, cd, do_bit, opts,
+			     opts_len);
 		waiter_link(f, wt);
 		r = next_try(f);
 	}
@@ -654,7 +663,8 @@ int moon_fwd_query(struct moon_fwd_worker *fw, const struct moon_pkt *req, uint8
 		concurrency_give(fwd);
 		return r;
 	}
-	flight_hash(fw, f);
+	if (!opts_len)
+		flight_hash(fw, f);
 	start_deadline(f, fwd->o.timeout_ms);
 	return MOON_EPENDING;
 }

@@ -1,6 +1,6 @@
 /*
  * Connections per client address, counted across all workers: a hash table
- * split into lock-striped shards. TCP accept takes a slot, close gives it
+ * split into lock-striped shards (clienttab.h). TCP accept takes a slot, close gives it
  * back. Connections are rare next to queries, so a mutex per shard is cheap
  * enough and keeps the code obvious.
  *
@@ -11,28 +11,20 @@
 #ifndef MOON_NET_CONNLIMIT_H
 #define MOON_NET_CONNLIMIT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define MOON_CONNLIMIT_SHARDS 64
+#include "net/clienttab.h"
 
 struct moon_connlimit_entry {
-	uint8_t addr[16];       /* IPv4 as ::ffff:a.b.c.d, so both families share one key */
+	uint8_t addr[MOON_CLIENTTAB_KEY];       /* first: the table's key */
 	uint32_t count;
-};
-
-struct moon_connlimit_shard {
-	pthread_mutex_t lock;
-	struct moon_connlimit_entry *e;
-	uint32_t n, cap;
 };
 
 struct moon_connlimit {
 	_Atomic uint32_t max_per_client; /* 0 = unlimited; may change at any time */
-	uint32_t seed;
-	struct moon_connlimit_shard shard[MOON_CONNLIMIT_SHARDS];
+	struct moon_clienttab tab;       /* of struct moon_connlimit_entry */
 };
 
 void moon_connlimit_init(struct moon_connlimit *cl, uint32_t max_per_client);

@@ -64,6 +64,18 @@ static int set_int(int fd, int level, int opt, int val)
 	return setsockopt(fd, level, opt, &val, sizeof(val)) ? -errno : 0;
 }
 
+/* Ends every socket setup: on success (ret 0) fd is handed out, on an
+ * error it is closed and ret returned. */
+static int hand_out(int fd, int ret, int *out)
+{
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return 0;
+}
+
 /* Common start of every listening socket: non-blocking, close-on-exec,
  * SO_REUSEPORT (each worker binds its own socket and the kernel spreads
  * clients over them), and v6-only for IPv6 so that an IPv4 listener on the
@@ -82,13 +94,7 @@ static int open_socket(const struct sockaddr *sa, int type, bool reuseport, int 
 		ret = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	if (!ret && sa->sa_family == AF_INET6)
 		ret = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-	if (ret)
-		goto fail_close;
-	*out = fd;
-	return 0;
-fail_close:
-	close(fd);
-	return ret;
+	return hand_out(fd, ret, out);
 }
 
 static socklen_t addr_len(const struct sockaddr *sa, socklen_t len)
@@ -120,18 +126,10 @@ int moon_net_socket_udp(const struct sockaddr *sa, socklen_t len, int *out)
 			ret = set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
 		else
 			ret = set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1);
-		if (ret)
-			goto fail_close;
 	}
-	if (bind(fd, sa, addr_len(sa, len))) {
+	if (!ret && bind(fd, sa, addr_len(sa, len)))
 		ret = -errno;
-		goto fail_close;
-	}
-	*out = fd;
-	return 0;
-fail_close:
-	close(fd);
-	return ret;
+	return hand_out(fd, ret, out);
 }
 
 int moon_net_socket_tcp(const struct sockaddr *sa, socklen_t len, int *out)
@@ -142,15 +140,9 @@ int moon_net_socket_tcp(const struct sockaddr *sa, socklen_t len, int *out)
 	/* Replies are whole messages written at once: Nagle would only hold
 	 * back the second of two pipelined answers. */
 	set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	if (bind(fd, sa, addr_len(sa, len)) || listen(fd, TCP_BACKLOG)) {
+	if (bind(fd, sa, addr_len(sa, len)) || listen(fd, TCP_BACKLOG))
 		ret = -errno;
-		goto fail_close;
-	}
-	*out = fd;
-	return 0;
-fail_close:
-	close(fd);
-	return ret;
+	return hand_out(fd, ret, out);
 }
 
 int moon_net_probe(const struct sockaddr *sa, socklen_t len, int type)

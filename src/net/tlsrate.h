@@ -1,11 +1,12 @@
 /*
  * New TLS sessions per client address and second, counted across all
  * workers: a token bucket per address (burst = the rate, refilled
- * continuously) in a hash table split into lock-striped shards, like the
- * connection counts of connlimit.h. A full handshake costs the server far
- * more than a query, so a client that opens connection after connection
- * without resuming is refused once its bucket is empty (net/tls.c takes a
- * token per full handshake; resumed sessions are not counted).
+ * continuously) in a hash table split into lock-striped shards
+ * (clienttab.h), like the connection counts of connlimit.h. A full
+ * handshake costs the server far more than a query, so a client that opens
+ * connection after connection without resuming is refused once its bucket
+ * is empty (net/tls.c takes a token per full handshake; resumed sessions
+ * are not counted).
  *
  * Memory: each shard keeps at most MOON_TLS_RATE_SHARD_MAX addresses. An
  * address whose bucket has refilled completely carries no information and
@@ -18,30 +19,23 @@
 #ifndef MOON_NET_TLSRATE_H
 #define MOON_NET_TLSRATE_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define MOON_TLS_RATE_SHARDS 64
+#include "net/clienttab.h"
+
 #define MOON_TLS_RATE_SHARD_MAX 4096
 
 struct moon_tls_rate_entry {
-	uint8_t addr[16];               /* IPv4 as ::ffff:a.b.c.d */
+	uint8_t addr[MOON_CLIENTTAB_KEY]; /* first: the table's key */
 	uint32_t milli;                 /* tokens x 1000 */
 	int64_t last_ms;                /* when milli was last brought up to date */
 };
 
-struct moon_tls_rate_shard {
-	pthread_mutex_t lock;
-	struct moon_tls_rate_entry *e;
-	uint32_t n, cap;
-};
-
 struct moon_tls_rate {
 	_Atomic uint32_t rate;          /* sessions per second; 0 = unlimited */
-	uint32_t seed;
-	struct moon_tls_rate_shard shard[MOON_TLS_RATE_SHARDS];
+	struct moon_clienttab tab;      /* of struct moon_tls_rate_entry */
 };
 
 void moon_tls_rate_init(struct moon_tls_rate *r, uint32_t rate);

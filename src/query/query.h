@@ -94,6 +94,10 @@ enum moon_proto { MOON_PROTO_UDP = 0, MOON_PROTO_TCP = 1 };
 
 struct moon_query;
 
+/* Bounds of the EDNS options policies set: options, and bytes of them. */
+#define MOON_QUERY_EDNS_EDITS 8
+#define MOON_QUERY_EDNS_BYTES 512
+
 /*
  * The hooks of one block's policy chain on one worker. `chain` is the
  * bridge's opaque state (for Lua: that worker's compiled policies of the
@@ -162,6 +166,14 @@ struct moon_query {
 	uint16_t rw_qtype;
 	uint16_t rw_qclass;             /* zones answer IN only; the reply keeps the client's */
 	uint8_t rw_qname[MOON_NAME_MAXLEN]; /* lowercase wire form */
+	/* EDNS options a policy set (q:set_edns_option): the forwarder sends
+	 * these (and no other client option) upstream; `edns_rm` lists the
+	 * codes a policy removed, so they read as absent. Either set makes
+	 * the query uncacheable (q->nocache). */
+	uint16_t edns_set_len;          /* bytes of code, length, data in edns_set */
+	uint8_t edns_nset, edns_nrm;
+	uint16_t edns_rm[MOON_QUERY_EDNS_EDITS];
+	uint8_t edns_set[MOON_QUERY_EDNS_BYTES];
 };
 
 static inline void moon_query_reset_policy(struct moon_query *q)
@@ -170,6 +182,8 @@ static inline void moon_query_reset_policy(struct moon_query *q)
 	q->answered_by = 0;
 	q->nocache = false;
 	q->rewritten = false;
+	q->edns_set_len = 0;
+	q->edns_nset = q->edns_nrm = 0;
 }
 
 /* The question the cache and the sources answer (lowercase wire form). */

@@ -16,6 +16,8 @@
 #include "wire/dns.h"
 #include "zone/zone.h"
 
+_Static_assert(MOON_QUERY_EDNS_BYTES <= MOON_FWD_OPTS_MAX, "policy EDNS options fit a query");
+
 static void answer_rcode(struct moon_query *q, uint16_t rcode)
 {
 	q->ans->rcode = rcode;
@@ -94,8 +96,9 @@ static int forward(struct moon_query *q, struct moon_bstate *bs)
 		return 0;
 	}
 	struct moon_pkt rw;     /* read during the call only */
-	int ret = moon_fwd_query(e->fw, moon_query_sources_pkt(q, &rw), q->resp, q->resp_cap,
-				 fwd_done, q);
+	/* With the EDNS options a policy set (query/query.h). */
+	int ret = moon_fwd_query_opts(e->fw, moon_query_sources_pkt(q, &rw), q->edns_set,
+				      q->edns_set_len, q->resp, q->resp_cap, fwd_done, q);
 	if (ret == MOON_EPENDING)
 		return ret;
 	if (ret == MOON_ENOTFOUND || ret == MOON_ELIMIT)
@@ -117,7 +120,9 @@ int moon_src_run(struct moon_query *q)
 		answer_rcode(q, MOON_RCODE_SERVFAIL);
 		return 0;
 	}
-	if (bs->cache) {
+	/* A copy cached without a policy's EDNS options is not an answer to
+	 * the question with them. */
+	if (bs->cache && !q->edns_set_len) {
 		q->stage = MOON_STAGE_CACHE;
 		struct moon_cache_key key;
 		struct moon_cache_result res;

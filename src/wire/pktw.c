@@ -206,61 +206,70 @@ static int put_record(struct moon_pktw *w, struct owner *o, uint16_t type, uint1
 	return r;
 }
 
-/* Checks the section order and the owner, and returns where records may end. */
-static int put_start(struct moon_pktw *w, int section, const uint8_t *owner, size_t *cap)
+/* Where a put began: what a failed put rolls the message back to. */
+struct put_mark {
+	size_t cap;             /* where records may end */
+	size_t len;
+	uint16_t ncompr;
+};
+
+/* Checks the section order and the owner, and marks where the put begins. */
+static inline int put_start(struct moon_pktw *w, int section, const uint8_t *owner,
+			    struct put_mark *m)
 {
 	if (section < w->section || section > MOON_SEC_ADDITIONAL)
 		return -EINVAL;
 	if (!owner && w->question_end == MOON_HDR_LEN)
 		return -EINVAL;
-	*cap = w->limit - w->reserve;
+	m->cap = w->limit - w->reserve;
+	m->len = w->len;
+	m->ncompr = w->ncompr;
+	return 0;
+}
+
+/* Counts n records in section, or when r is an error drops every byte and
+ * compression entry written since put_start(), so a put is all or nothing. */
+static inline int put_end(struct moon_pktw *w, const struct put_mark *m, int section,
+			  uint16_t n, int r)
+{
+	if (r < 0) {
+		w->len = m->len;
+		w->ncompr = m->ncompr;
+		return r;
+	}
+	w->section = section;
+	w->counts[section] = (uint16_t)(w->counts[section] + n);
 	return 0;
 }
 
 int moon_pktw_put_rr(struct moon_pktw *w, int section, const uint8_t *owner, uint16_t type,
 		     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
-	size_t cap;
-	int r = put_start(w, section, owner, &cap);
+	struct put_mark m;
+	int r = put_start(w, section, owner, &m);
 	if (r < 0)
 		return r;
-	size_t len = w->len;
-	uint16_t ncompr = w->ncompr;
 	struct owner o = { .name = owner };
-	r = put_record(w, &o, type, rclass, ttl, rdata, rdlen, cap);
-	if (r < 0) {
-		w->len = len;
-		w->ncompr = ncompr;
-		return r;
-	}
-	w->section = section;
-	w->counts[section]++;
-	return 0;
+	r = put_record(w, &o, type, rclass, ttl, rdata, rdlen, m.cap);
+	return put_end(w, &m, section, 1, r);
 }
 
 int moon_pktw_put_rrset(struct moon_pktw *w, int section, const uint8_t *owner,
 			const struct moon_rrset *rs)
 {
-	size_t cap;
-	int r = put_start(w, section, owner, &cap);
+	struct put_mark m;
+	int r = put_start(w, section, owner, &m);
 	if (r < 0)
 		return r;
-	size_t len = w->len;
-	uint16_t ncompr = w->ncompr;
 	struct owner o = { .name = owner };
 	const uint8_t *rd = rs->rdata;
 	for (uint16_t i = 0; i < rs->count; i++, rd = moon_rdata_next(rd)) {
 		r = put_record(w, &o, rs->type, MOON_CLASS_IN, rs->ttl, moon_rdata_data(rd),
-			       moon_rdata_len(rd), cap);
-		if (r < 0) {
-			w->len = len;
-			w->ncompr = ncompr;
-			return r;
-		}
+			       moon_rdata_len(rd), m.cap);
+		if (r < 0)
+			break;
 	}
-	w->section = section;
-	w->counts[section] = (uint16_t)(w->counts[section] + rs->count);
-	return 0;
+	return put_end(w, &m, section, rs->count, r);
 }
 
 static void put_question(struct moon_pktw *w, const struct moon_pkt *q)

@@ -82,6 +82,26 @@ describe("q", function()
 		assert.equal("2", res.meta.count)
 		assert.equal("\1\2\3\4\5\6\7\8", res.meta.cookie)
 	end)
+
+	it("sets and removes EDNS options at the query stage", function()
+		local p = inline({ query = [[
+			q:set_edns_option(65001, "abc")
+			q:set_edns_option(65001, "xyz")
+			q:set_edns_option(65200, nil)
+			q.meta.set = q:edns_option(65001)
+			q.meta.gone = tostring(q:edns_option(65200))
+			for i = 1, 7 do q:set_edns_option(i, "x") end
+			q.meta.full = tostring(pcall(q.set_edns_option, q, 8, "x"))
+		]], response = "q.meta.late = tostring(pcall(q.set_edns_option, q, 1, 'y'))" })
+		local res = p:query{ edns = { [65200] = "s3cret" } }
+		assert.equal("xyz", res.meta.set)
+		assert.equal("nil", res.meta.gone)
+		assert.equal("false", res.meta.full)
+		assert.equal("false", res.meta.late)
+		assert.is_true(res.nocache)
+		res = p:query{ edns = { [65200] = "s3cret" } }
+		assert.equal("xyz", res.meta.set)
+	end)
 end)
 
 describe("q.meta", function()

@@ -189,3 +189,95 @@ def test_type_rewrite_keeps_the_question(rw):
     r = h.query(rw.port, "www.lab.test.", "ANY")
     assert texts(r.question) == ["www.lab.test. IN ANY"]
     assert texts(r.answer) == ["www.lab.test. 3600 IN A 192.0.2.10"]
+
+
+CLASS_RW = """\
+workers: 1
+servers:
+  - name: rwclass
+    listen: [ "dns://127.0.0.1:PORT" ]
+    zones: [ lab.test. ]
+    zone_files:
+      - origin: lab.test.
+        inline: |
+          $TTL 3600
+          @    SOA  ns hostmaster 1 3600 600 604800 600
+               NS   ns
+          ns   A    192.0.2.1
+          www  A    192.0.2.10
+    policies:
+      - rewrite:
+          rules:
+            - { class: { from: CH, to: IN } }
+"""
+
+
+@pytest.fixture(scope="module")
+def rwclass(servers):
+    port = h.free_port()
+    return servers.moondns(CLASS_RW.replace("PORT", str(port)), port, name="moondns-rewrite-3",
+                           probe_name="lab.test.")
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_class_rewrite_answers_from_the_in_zone(rwclass, tcp):
+    r = h.query(rwclass.port, "www.lab.test.", "A", rdclass="CH", tcp=tcp)
+    assert r.rcode() == dns.rcode.NOERROR
+    assert texts(r.question) == ["www.lab.test. CH A"]
+    assert texts(r.answer) == ["www.lab.test. 3600 IN A 192.0.2.10"]
+
+
+def test_classes_left_alone_are_refused_as_before(rwclass):
+    assert h.query(rwclass.port, "www.lab.test.", "A", rdclass="HS").rcode() == \
+        dns.rcode.REFUSED
+    r = h.query(rwclass.port, "www.lab.test.", "A")
+    assert texts(r.answer) == ["www.lab.test. 3600 IN A 192.0.2.10"]
+
+
+def upstream_options(seen):
+    """{code: data} of the OPT record of a query the upstream received."""
+    msg = dns.message.from_wire(seen.raw)
+    return {o.otype: o.to_wire() for o in msg.options}
+
+
+@pytest.fixture(scope="module")
+def rwedns(servers):
+    import upstream as u
+    up = u.Upstream(handler=u.answer_a("192.0.2.7"))
+    port = h.free_port()
+    conf = {"workers": 1, "servers": [{
+        "name": "rwedns", "listen": [f"dns://127.0.0.1:{port}"], "zones": ["."],
+        "cache": "on", "forward": {"to": [f"127.0.0.1:{up.port}"]},
+        "policies": [{"rewrite": {"rules": [
+            {"suffix": "edns.test.", "edns0": {"set": {"code": 65001, "data": "0x6869"}},
+             "mode": "continue"},
+            {"suffix": "gone.edns.test.", "edns0": {"remove": 65001}},
+        ]}}]}]}
+    m = servers.moondns(conf, port, name="moondns-rewrite-edns", probe_name="ready.probe.")
+    yield m, up
+    up.stop()
+
+
+def test_edns0_set_reaches_the_upstream(rwedns):
+    import dns.edns
+    m, up = rwedns
+    client_opt = dns.edns.GenericOption(65002, b"mine")
+    for _ in range(2):      # not cached: the upstream sees both
+        r = h.query(m.port, "a.edns.test.", rd=True, options=[client_opt])
+        assert r.rcode() == dns.rcode.NOERROR
+        assert texts(r.answer) == ["a.edns.test. 300 IN A 192.0.2.7"]
+    seen = up.queries("a.edns.test.")
+    assert len(seen) == 2
+    assert all(upstream_options(s) == {65001: b"hi"} for s in seen), \
+        "the option set, and no client option"
+
+
+def test_edns0_remove_keeps_it_from_the_upstream(rwedns):
+    m, up = rwedns
+    r = h.query(m.port, "x.gone.edns.test.", rd=True)
+    assert r.rcode() == dns.rcode.NOERROR
+    seen = up.queries("x.gone.edns.test.")
+    assert seen and all(65001 not in upstream_options(s) for s in seen)
+    r = h.query(m.port, "other.test.", rd=True)
+    seen = up.queries("other.test.")
+    assert seen and upstream_options(seen[-1]) == {}

@@ -5,6 +5,7 @@ local t = require("moon.test")
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local FILE = here .. "../../../policies/rewrite.lua"
+local INLINE = here .. "../fixtures/inline.lua"
 local X = assert(loadfile(FILE))("internals")
 
 local ZONE = [[
@@ -306,6 +307,24 @@ describe("rewrite", function()
 		assert.is_true(p:query{ name = "www.example.org.", class = 4, zone = zone }.rewritten)
 	end)
 
+	it("sets and removes EDNS0 options (CoreDNS rewrite edns0)", function()
+		local p = t.chain({
+			{ FILE, { rules = {
+				{ suffix = "example.com", edns0 = { set = { code = 65001, data = "0x6869" } },
+					mode = "continue" },
+				{ suffix = "www.example.com", edns0 = { remove = 10 } } } } },
+			{ INLINE, { query = "q.meta.o = q:edns_option(65001); q.meta.c ="
+				.. " tostring(q:edns_option(10))" } },
+		})
+		local res = p:query{ name = "www.example.com.", zone = zone, edns = { [10] = "12345678" } }
+		assert.equal("hi", res.meta.o)
+		assert.equal("nil", res.meta.c)
+		assert.is_true(res.nocache)
+		res = p:query{ name = "mail.example.com.", zone = zone, edns = { [10] = "12345678" } }
+		assert.equal("12345678", res.meta.c)
+		assert.is_false(p:query{ name = "www.example.net.", zone = zone }.nocache)
+	end)
+
 	it("counts rewrites", function()
 		local p = t.policy(FILE, { rules = { { suffix = "example.org", to = "example.com" } } })
 		p:query{ name = "www.example.org.", zone = zone }
@@ -328,8 +347,9 @@ describe("rewrite", function()
 			{ { rules = { { suffix = "a", class = "IN" } } }, "class: { from: CLASS, to: CLASS }" },
 			{ { rules = { { suffix = "a", class = { from = "CH", to = "XX" } } } },
 				"rules[1].class.to: a class" },
-			{ { rules = { { edns0 = { set = { code = 65001, data = "x" } } } } },
-				"rules[1].edns0: setting or removing EDNS0 options is not possible" },
+			{ { rules = { { edns0 = { set = { code = 65001 } } } } }, "rules[1].edns0.set" },
+			{ { rules = { { edns0 = { remove = 70000 } } } }, "rules[1].edns0.remove" },
+			{ { rules = { { edns0 = { set = { code = 1, data = "0xabc" } } } } }, "bad hex" },
 			{ { rules = { { sufix = "a", to = "b" } } }, "unknown key 'sufix'" },
 			{ { rules = { { suffix = "a", prefix = "b", to = "c" } } }, "one name match per rule" },
 			{ { rules = { { to = "c" } } }, "'to' needs a name match" },

@@ -50,6 +50,19 @@ static unsigned port_of(const struct moon_conf_listen *l)
 	return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
 }
 
+/* udp and tcp as both the embedded default and the doc's full example set them. */
+static void is_transport_defaults(void)
+{
+	is_int(conf->udp.max_payload, 1232, "udp.max_payload");
+	is_int(conf->udp.batch, 32, "udp.batch");
+	is_int(conf->tcp.idle_timeout_ms, 10000, "tcp.idle_timeout");
+	is_int(conf->tcp.io_timeout_ms, 2000, "tcp.io_timeout");
+	is_int(conf->tcp.max_connections, 1000, "tcp.max_connections");
+	is_int(conf->tcp.max_connections_per_client, 64, "tcp.max_connections_per_client");
+	is_int(conf->tcp.max_queries_per_connection, 0, "tcp.max_queries_per_connection");
+	is_int(conf->tcp.max_pending_bytes, 131072, "tcp.max_pending_bytes");
+}
+
 static void test_default(void)
 {
 	is_int(moon_conf_load_string(moon_conf_default_yaml, "<embedded default>", &conf, &diag), 0,
@@ -60,14 +73,7 @@ static void test_default(void)
 	is_str(conf->path, "<embedded default>", "path is the given name");
 	is_int(conf->workers, 0, "workers: auto");
 	is_str(conf->log_level, "info", "log level info");
-	is_int(conf->udp.max_payload, 1232, "udp.max_payload");
-	is_int(conf->udp.batch, 32, "udp.batch");
-	is_int(conf->tcp.idle_timeout_ms, 10000, "tcp.idle_timeout");
-	is_int(conf->tcp.io_timeout_ms, 2000, "tcp.io_timeout");
-	is_int(conf->tcp.max_connections, 1000, "tcp.max_connections");
-	is_int(conf->tcp.max_connections_per_client, 64, "tcp.max_connections_per_client");
-	is_int(conf->tcp.max_queries_per_connection, 0, "tcp.max_queries_per_connection");
-	is_int(conf->tcp.max_pending_bytes, 131072, "tcp.max_pending_bytes");
+	is_transport_defaults();
 	ok(!conf->identity.nsid && !conf->identity.id_server && !conf->identity.hostname &&
 	   !conf->identity.version, "identity is off");
 	is_int(conf->n_servers, 1, "one server block");
@@ -101,14 +107,7 @@ static void test_full(void)
 	}
 	is_int(conf->workers, 2, "workers");
 	is_str(conf->log_level, "info", "log.level");
-	is_int(conf->udp.max_payload, 1232, "udp.max_payload");
-	is_int(conf->udp.batch, 32, "udp.batch");
-	is_int(conf->tcp.idle_timeout_ms, 10000, "tcp.idle_timeout");
-	is_int(conf->tcp.io_timeout_ms, 2000, "tcp.io_timeout");
-	is_int(conf->tcp.max_connections, 1000, "tcp.max_connections");
-	is_int(conf->tcp.max_connections_per_client, 64, "tcp.max_connections_per_client");
-	is_int(conf->tcp.max_queries_per_connection, 0, "tcp.max_queries_per_connection");
-	is_int(conf->tcp.max_pending_bytes, 131072, "tcp.max_pending_bytes");
+	is_transport_defaults();
 	is_str(conf->identity.nsid, "ns1.example", "identity.nsid");
 	is_str(conf->identity.id_server, "ns1.example", "identity.id_server");
 	is_str(conf->identity.hostname, "ns1", "identity.hostname");

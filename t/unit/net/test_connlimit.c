@@ -84,8 +84,8 @@ int main(void)
 		moon_connlimit_release(&cl, SA(c));
 	}
 	unsigned left = 0;
-	for (unsigned s = 0; s < MOON_CONNLIMIT_SHARDS; s++)
-		left += cl.shard[s].n;
+	for (unsigned s = 0; s < MOON_CLIENTTAB_SHARDS; s++)
+		left += cl.tab.shard[s].n;
 	is_int(left, 0, "every entry removed after release");
 	moon_connlimit_deinit(&cl);
 
