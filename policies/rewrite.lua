@@ -268,7 +268,8 @@ local function class_num(v, what)
 		n = CLASS_NUMS[v:upper()] or tonumber(v:upper():match("^CLASS(%d+)$"))
 	end
 	if type(n) ~= "number" or n > 65535 then
-		error(what .. ": a class (IN, CH, HS, ANY, CLASS<n> or a number), not " .. tostring(v), 0)
+		error(what .. ": a class (IN, CH, HS, ANY, CLASS<n> or a number), not "
+			.. tostring(v), 0)
 	end
 	return n
 end

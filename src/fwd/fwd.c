@@ -286,3 +286,10 @@ bool moon_fwd_upstream_up(const struct moon_fwd *fwd, unsigned i)
 {
 	return i < fwd->nup && !fwd->up[i].self && moon__fwd_is_up(fwd, &fwd->up[i]);
 }
+
+void moon_fwd_set_hc_observer(struct moon_fwd *fwd, void (*fn)(void *arg, unsigned i),
+			      void *arg)
+{
+	fwd->hc_fail = fn;
+	fwd->hc_arg = arg;
+}

@@ -34,7 +34,8 @@
  *   §5.7), CD and DO copied from the client, and an OPT record with
  *   edns_payload. The client's other EDNS options (ECS, cookies...) are not
  *   forwarded; options the caller gives (moon_fwd_query_opts: a policy's
- *   q:set_edns_option) are, and such a query shares no upstream query. Identical queries of one worker in flight at the same time
+ *   q:set_edns_option) are, and such a query shares no upstream query.
+ *   Identical queries of one worker in flight at the same time
  *   (same lowercase name, type, class, DO and CD) are sent once; every
  *   waiting client gets the answer.
  *
@@ -244,6 +245,12 @@ const char *moon_fwd_upstream_name(const struct moon_fwd *fwd, unsigned i);
 /* Not marked down by health checking, and not one of our own listeners. */
 bool moon_fwd_upstream_up(const struct moon_fwd *fwd, unsigned i);
 
+/* Calls fn(arg, i) on every failed active health probe of upstream i, on
+ * the worker thread that probes (metrics). Set before the forwarder is
+ * shared with the workers; arg must outlive it. */
+void moon_fwd_set_hc_observer(struct moon_fwd *fwd, void (*fn)(void *arg, unsigned i),
+			      void *arg);
+
 /*
  * Loop protection: marks every upstream whose address is one of our own
  * listener addresses as never usable (it is skipped even when all others
@@ -285,6 +292,8 @@ struct moon_fwd_result {
 	uint16_t scrubbed;    /* records removed by scrubbing */
 	bool in_bailiwick;    /* every record kept is inside `from` (cacheable) */
 	bool deduped;         /* this query shared another one's upstream query */
+	int tried;            /* the upstream of the last try (also when err), or -1 */
+	uint64_t latency_ns;  /* err 0: round trip of the try that answered */
 };
 
 typedef void (*moon_fwd_done_fn)(void *arg, const struct moon_fwd_result *res);

@@ -97,6 +97,8 @@ void moon__fwd_probe_result(struct wup *w, bool ok)
 		return;
 	}
 	w->st.hc_failures++;
+	if (w->fw->fwd->hc_fail)
+		w->fw->fwd->hc_fail(w->fw->fwd->hc_arg, w->idx);
 	uint32_t max = w->fw->fwd->o.health_check_max_ms;
 	w->probe_ms = w->probe_ms > max / 2 ? max : w->probe_ms * 2;
 	probe_arm(w);

@@ -54,6 +54,8 @@ struct moon_fwd {
 	uint32_t max_tries;
 	SSL_CTX *ssl_ctx;               /* when a tls:// upstream exists */
 	_Atomic uint32_t concurrent;    /* client queries in flight */
+	void (*hc_fail)(void *arg, unsigned i);  /* moon_fwd_set_hc_observer */
+	void *hc_arg;
 };
 
 struct flight;
@@ -113,6 +115,7 @@ struct flight {
 	uint16_t fb_rcode;
 	int fb_up;
 	struct moon_fwd_scrub fb_scrub;
+	int64_t rtt_ns;                 /* of the last reply counted (the one answered) */
 	int last_err;
 };
 

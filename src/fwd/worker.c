@@ -102,6 +102,7 @@ static struct flight *flight_alloc(struct moon_fwd_worker *fw)
 	f->norder = f->next = 0;
 	f->attempts = 0;
 	f->have_fallback = false;
+	f->rtt_ns = 0;
 	f->last_err = -ETIMEDOUT;
 	return f;
 }
@@ -295,7 +296,7 @@ static void fill_result(struct moon_fwd_result *res, int err, uint16_t rcode, ui
 {
 	*res = (struct moon_fwd_result){
 		.err = err, .rcode = err ? MOON_RCODE_SERVFAIL : rcode, .len = err ? 0 : len,
-		.upstream = err ? -1 : up,
+		.upstream = err ? -1 : up, .tried = err ? -1 : up,
 	};
 	if (!err && sc) {
 		res->scrubbed = sc->removed;
@@ -346,6 +347,8 @@ static void finish(struct flight *f, int err, uint16_t rcode, uint32_t len, int 
 	}
 	struct wup *probe = f->probe;
 	struct waiter *head = f->head;
+	int tried = f->attempts && f->norder ? f->order[(f->next - 1) % f->norder] : -1;
+	uint64_t rtt = f->rtt_ns > 0 ? (uint64_t)f->rtt_ns : 0;
 	flight_release(fw, f);
 	if (probe) {
 		probe->probe_flight = NULL;
@@ -354,6 +357,8 @@ static void finish(struct flight *f, int err, uint16_t rcode, uint32_t len, int 
 	}
 	struct moon_fwd_result base;
 	fill_result(&base, err, rcode, len, up, sc);
+	base.tried = err ? tried : up;
+	base.latency_ns = err ? 0 : rtt;
 	if (!err)
 		copy_replies(head, len);
 	for (struct waiter *wt = head, *next; wt; wt = next) {
@@ -424,6 +429,7 @@ static void count_reply(struct try *t, uint16_t rcode)
 {
 	struct wup *w = t->up;
 	int64_t rtt = moon_now_ns() - t->sent_ns;
+	t->f->rtt_ns = rtt;
 	w->st.responses[rcode & 0xf]++;
 	moon__fwd_latency(w, rtt);
 	moon__fwd_rtt_sample(w, rtt);

@@ -25,6 +25,8 @@ struct moon_metrics_page {
 	struct moon_msnapshot snap;
 	struct moon_mcache_sample cache[MAX_CACHES];
 	size_t ncache;
+	struct moon_mupstream_sample up[MOON_METRICS_MAX_UPSTREAMS];
+	size_t nup;
 	int snap_err;
 	struct moon_http *_Atomic http;  /* set once the endpoint runs */
 	struct moon_metrics_registry reg;
@@ -297,6 +299,16 @@ static void c_fwd_health(struct moon_metric_out *o, void *arg)
 	}
 }
 
+static void c_fwd_up(struct moon_metric_out *o, void *arg)
+{
+	struct moon_metrics_page *p = arg;
+	for (size_t i = 0; i < p->nup; i++) {
+		const struct moon_mlabel *l = moon_metrics_upstream_label(p->src.m, p->up[i].slot);
+		const char *mv[] = { l->a, l->b };
+		moon_metric_gauge(o, mv, p->up[i].up ? 1 : 0);
+	}
+}
+
 /* ------------------------------------------------------------ policies */
 
 static void c_policy(struct moon_metric_out *o, void *arg)
@@ -443,6 +455,9 @@ static const struct moon_metric_family fams[] = {
 	     "queries that got a reply.", LABELS("server", "to"), dur_buckets, c_fwd_duration),
 	COUNTER("moondns_forward_healthcheck_failures_total", "Failed upstream health checks.",
 		LABELS("server", "to"), c_fwd_health),
+	GAUGE("moondns_forward_upstream_healthy", "Whether an upstream of the configuration "
+	      "in service is usable (1) or marked down by health checking (0).",
+	      LABELS("server", "to"), c_fwd_up),
 	COUNTER("moondns_policy_calls_total", "Policy hook calls, by stage.",
 		LABELS("server", "policy", "stage"), c_policy),
 	COUNTER("moondns_policy_verdicts_total", "Policy decisions, by verdict.",
@@ -538,6 +553,8 @@ static void prepare(void *arg)
 	struct moon_metrics_page *p = arg;
 	p->snap_err = moon_metrics_snapshot(p->src.m, &p->snap);
 	p->ncache = p->src.cache ? p->src.cache(p->src.cache_arg, p->cache, MAX_CACHES) : 0;
+	p->nup = p->src.upstreams ? p->src.upstreams(p->src.upstreams_arg, p->up,
+						     MOON_METRICS_MAX_UPSTREAMS) : 0;
 }
 
 int moon_metrics_page_new(const struct moon_metrics_sources *src,

@@ -29,6 +29,12 @@ struct moon_mcache_sample {
 	uint64_t evictions;
 };
 
+/* Health of one upstream (by its slot, counters.h). */
+struct moon_mupstream_sample {
+	unsigned slot;
+	bool up;
+};
+
 struct moon_metrics_sources {
 	struct moon_metrics *m;          /* required */
 	const char *version;             /* build_info */
@@ -38,6 +44,10 @@ struct moon_metrics_sources {
 	 * (HTTP thread). NULL: no cache gauges. */
 	size_t (*cache)(void *arg, struct moon_mcache_sample *out, size_t max);
 	void *cache_arg;
+	/* Upstream health: fills up to max samples and returns how many
+	 * (HTTP thread). NULL: no health gauge. */
+	size_t (*upstreams)(void *arg, struct moon_mupstream_sample *out, size_t max);
+	void *upstreams_arg;
 };
 
 struct moon_metrics_page;

@@ -9,14 +9,23 @@
 #include <time.h>
 
 #include "bridge/watchdog.h"
+#include "cache/cache.h"
+#include "fwd/fwd.h"
 #include "metrics/families.h"
 #include "metrics/http.h"
 #include "metrics/ops.h"
 #include "qlog/consolidate.h"
 #include "query/query.h"
+#include "server/blockstate.h"
+#include "server/gen.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/time.h"
+
+/* Distinct cache label pairs kept (beyond it, blocks share the last). */
+#define MAX_CACHE_LABELS 256
+
+_Static_assert(MOON_OPS_MAX_UPSTREAMS == MOON_FWD_MAX_UPSTREAMS, "an ops slot per upstream");
 
 struct moon_ops {
 	const char *version;
@@ -27,6 +36,12 @@ struct moon_ops {
 	_Atomic bool compat;
 	pthread_mutex_t lock;            /* the ready state, for the HTTP thread */
 	char why[256];                   /* empty: ready */
+	/* The generation the scrape reads (moon_ops_publish) and the cache
+	 * labels, under gen_lock. */
+	pthread_mutex_t gen_lock;
+	struct moon_gen *gen;
+	struct { char *server, *zones; } clabel[MAX_CACHE_LABELS];
+	unsigned nclabels;
 	/* Control thread only. */
 	uint64_t generation;
 	uint32_t lameduck_ms;
@@ -36,6 +51,50 @@ struct moon_ops {
 };
 
 /* ------------------------------------------------------------ HTTP side */
+
+static size_t cache_samples(void *arg, struct moon_mcache_sample *out, size_t max)
+{
+	struct moon_ops *ops = arg;
+	size_t n = 0;
+	pthread_mutex_lock(&ops->gen_lock);
+	const struct moon_gen *g = ops->gen;
+	for (size_t i = 0; g && i < g->n_blocks && n < max; i++) {
+		const struct moon_gen_block *b = &g->blocks[i];
+		if (!b->ops || !b->bs || !b->bs->cache || !b->ops->cache_server)
+			continue;
+		struct moon_cache_stats st;
+		moon_cache_stats(b->bs->cache, &st);
+		out[n++] = (struct moon_mcache_sample){
+			.server = b->ops->cache_server, .zones = b->ops->cache_zones,
+			.entries = { st.success_entries, st.denial_entries },
+			.evictions = st.evictions,
+		};
+	}
+	pthread_mutex_unlock(&ops->gen_lock);
+	return n;
+}
+
+/* The health of every upstream of the generation: its forwarders' shared
+ * state (atomics), never a worker's own forwarder. */
+static size_t upstream_samples(void *arg, struct moon_mupstream_sample *out, size_t max)
+{
+	struct moon_ops *ops = arg;
+	size_t n = 0;
+	pthread_mutex_lock(&ops->gen_lock);
+	const struct moon_gen *g = ops->gen;
+	for (size_t i = 0; g && i < g->n_blocks; i++) {
+		const struct moon_gen_block *b = &g->blocks[i];
+		if (!b->ops || !b->bs || !b->bs->fwd)
+			continue;
+		for (unsigned u = 0; u < b->ops->n_up && n < max; u++)
+			out[n++] = (struct moon_mupstream_sample){
+				.slot = b->ops->up_slot[u],
+				.up = moon_fwd_upstream_up(b->bs->fwd, u),
+			};
+	}
+	pthread_mutex_unlock(&ops->gen_lock);
+	return n;
+}
 
 static int metrics_cb(void *arg, struct moon_obuf *out)
 {
@@ -70,6 +129,7 @@ int moon_ops_new(unsigned nworkers, const char *version, struct moon_ops **out)
 	if (!ops)
 		return -ENOMEM;
 	pthread_mutex_init(&ops->lock, NULL);
+	pthread_mutex_init(&ops->gen_lock, NULL);
 	snprintf(ops->why, sizeof(ops->why), "starting");
 	ops->version = version;
 	int ret = moon_metrics_new(nworkers, &ops->m);
@@ -92,10 +152,17 @@ void moon_ops_free(struct moon_ops *ops)
 		ev_timer_stop(ops->loop, &ops->lameduck);
 	}
 	moon_http_stop(ops->http);
+	/* Before the query log: the generation's blocks hold query-log rules. */
+	moon_gen_release(ops->gen);
+	for (unsigned i = 0; i < ops->nclabels; i++) {
+		free(ops->clabel[i].server);
+		free(ops->clabel[i].zones);
+	}
 	moon_metrics_page_free(ops->page);
 	moon_qlog_free(ops->ql);
 	moon_metrics_free(ops->m);
 	pthread_mutex_destroy(&ops->lock);
+	pthread_mutex_destroy(&ops->gen_lock);
 	free(ops);
 }
 
@@ -112,7 +179,11 @@ struct moon_qlog *moon_ops_qlog(struct moon_ops *ops)
 int moon_ops_http_start(struct moon_ops *ops, const struct sockaddr *addr, socklen_t addrlen,
 			struct moon_diag *diag)
 {
-	struct moon_metrics_sources src = { .m = ops->m, .version = ops->version, .qlog = ops->ql };
+	struct moon_metrics_sources src = {
+		.m = ops->m, .version = ops->version, .qlog = ops->ql,
+		.cache = cache_samples, .cache_arg = ops,
+		.upstreams = upstream_samples, .upstreams_arg = ops,
+	};
 	int ret = moon_metrics_page_new(&src, &ops->page);
 	if (ret)
 		return ret;
@@ -172,11 +243,24 @@ void moon_ops_reloaded(struct moon_ops *ops, bool ok, uint64_t gen)
 		moon_ops_set_ready(ops, gen, NULL);
 }
 
+void moon_ops_publish(struct moon_ops *ops, struct moon_gen *gen)
+{
+	if (gen)
+		atomic_fetch_add(&gen->refs, 1);
+	pthread_mutex_lock(&ops->gen_lock);
+	struct moon_gen *old = ops->gen;
+	ops->gen = gen;
+	pthread_mutex_unlock(&ops->gen_lock);
+	moon_gen_release(old);
+}
+
 void moon_ops_reload_done(void *arg, int ret, struct moon_server *s)
 {
 	struct moon_ops *ops = arg;
 	if (!ret)
 		ops->generation++;
+	if (!ret && s)
+		moon_ops_publish(ops, moon_server_current(s));
 	moon_ops_reloaded(ops, !ret, ops->generation);
 }
 
@@ -261,6 +345,47 @@ static int qlog_rule(struct moon_ops *ops, const struct moon_conf_query_log *c,
 	return ret;
 }
 
+/* The block's cache labels, interned: a scrape may render them after a
+ * reload freed the generation they were read from. */
+static int cache_labels(struct moon_ops *ops, const struct moon_conf_server *cs,
+			struct moon_ops_block *b)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < cs->n_zones; i++)
+		len += strlen(cs->zones[i]) + 1;
+	char *zones = malloc(len);
+	if (!zones)
+		return -ENOMEM;
+	zones[0] = 0;
+	for (size_t i = 0, at = 0; i < cs->n_zones; i++)
+		at += (size_t)sprintf(zones + at, "%s%s", i ? " " : "", cs->zones[i]);
+	int ret = 0;
+	pthread_mutex_lock(&ops->gen_lock);
+	unsigned k = 0;
+	while (k < ops->nclabels && (strcmp(ops->clabel[k].server, cs->name) ||
+				     strcmp(ops->clabel[k].zones, zones)))
+		k++;
+	if (k == ops->nclabels && k < MAX_CACHE_LABELS) {
+		char *server = strdup(cs->name);
+		if (server) {
+			ops->clabel[k].server = server;
+			ops->clabel[k].zones = zones;
+			zones = NULL;
+			ops->nclabels++;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	if (!ret) {
+		k = k < ops->nclabels ? k : ops->nclabels - 1;
+		b->cache_server = ops->clabel[k].server;
+		b->cache_zones = ops->clabel[k].zones;
+	}
+	pthread_mutex_unlock(&ops->gen_lock);
+	free(zones);
+	return ret;
+}
+
 int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
 		       struct moon_ops_block **out, char *why)
 {
@@ -268,6 +393,7 @@ int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
 	if (!b)
 		return -ENOMEM;
 	size_t n = cs->n_zones;
+	b->m = ops->m;
 	b->server = cs->name;
 	b->n_zones = n;
 	b->zone_slot = calloc(n ? n : 1, sizeof(*b->zone_slot));
@@ -280,6 +406,8 @@ int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
 		b->zone_slot[i] = moon_metrics_zone_slot(ops->m, cs->name, cs->zones[i]);
 	}
 	b->cache = cs->cache.enabled;
+	if (!ret && b->cache)
+		ret = cache_labels(ops, cs, b);
 	if (!ret && cs->query_log.enabled)
 		ret = qlog_rule(ops, &cs->query_log, &b->qlog, why);
 	if (ret) {
@@ -288,6 +416,20 @@ int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
 	}
 	*out = b;
 	return 0;
+}
+
+void moon_ops_block_upstreams(struct moon_ops_block *b, const char *const *names, unsigned n)
+{
+	b->n_up = n < MOON_OPS_MAX_UPSTREAMS ? n : MOON_OPS_MAX_UPSTREAMS;
+	for (unsigned i = 0; i < b->n_up; i++)
+		b->up_slot[i] = moon_metrics_upstream_slot(b->m, b->server, names[i]);
+}
+
+void moon_ops_hc_failed(void *block, unsigned i)
+{
+	struct moon_ops_block *b = block;
+	if (i < b->n_up)
+		moon_metrics_healthcheck_failed(b->m, b->up_slot[i]);
 }
 
 void moon_ops_block_free(struct moon_ops_block *b)
@@ -395,4 +537,13 @@ void moon_ops_observe(struct moon_ops *ops, const struct moon_query *q,
 		count_cache(mw, z, q);
 	if (b && b->qlog)
 		log_query(ops, q, p, b, ns, replied);
+}
+
+void moon_ops_forwarded(const struct moon_ops_block *b, unsigned worker, int upstream,
+			bool deduped, bool failed, uint16_t rcode, uint64_t latency_ns)
+{
+	if (!b || deduped || upstream < 0 || (unsigned)upstream >= b->n_up)
+		return;
+	moon_metrics_upstream(moon_metrics_worker(b->m, worker), b->up_slot[upstream], failed,
+			      rcode, latency_ns);
 }

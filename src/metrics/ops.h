@@ -36,6 +36,7 @@ struct ev_loop;
 struct moon_query;
 struct moon_ops;
 struct moon_server;
+struct moon_gen;
 
 /*
  * What main does with it:
@@ -98,13 +99,21 @@ bool moon_ops_stop_requested(struct moon_ops *ops);
 
 /* ------------------------------------------------------------------ blocks */
 
+#define MOON_OPS_MAX_UPSTREAMS 16        /* fwd/fwd.h's MOON_FWD_MAX_UPSTREAMS */
+
 struct moon_ops_block {
+	struct moon_metrics *m;
 	const char *server;              /* the block's name (the generation's config owns it) */
 	size_t n_zones;
 	unsigned *zone_slot;             /* metric slot of each zone of the block */
 	uint8_t (*zone_lc)[MOON_NAME_MAXLEN]; /* the zones, lowercase wire form */
 	bool cache;                      /* the block has a cache: count hits and misses */
 	struct moon_qlog_rule *qlog;     /* NULL: this block logs no queries */
+	/* The cache gauges' labels: the block's name and its zones joined by
+	 * spaces (interned by the ops: valid for its whole life). */
+	const char *cache_server, *cache_zones;
+	unsigned up_slot[MOON_OPS_MAX_UPSTREAMS]; /* metric slot of each upstream */
+	unsigned n_up;
 };
 
 /* Builds a block's part from its config: a metric slot per zone of
@@ -115,6 +124,23 @@ struct moon_ops_block {
 int moon_ops_block_new(struct moon_ops *ops, const struct moon_conf_server *cs,
 		       struct moon_ops_block **out, char *why);
 void moon_ops_block_free(struct moon_ops_block *b);
+/* The block forwards to these upstreams (the forwarder's names, in its
+ * order; at most MOON_OPS_MAX_UPSTREAMS are counted). Control thread,
+ * while the generation is built. */
+void moon_ops_block_upstreams(struct moon_ops_block *b, const char *const *names, unsigned n);
+/* A failed active health check of the block's upstream i (arg is the
+ * block; any thread: fwd/fwd.h's moon_fwd_set_hc_observer). */
+void moon_ops_hc_failed(void *block, unsigned i);
+
+/*
+ * The generation in service, for the scrape: the cache gauges and the
+ * upstreams' health are read from its blocks on the HTTP thread. The ops
+ * hold a reference to the last one published (taken here, on the control
+ * thread, after the start and after each reload; the previous one is
+ * released) and the HTTP thread reads it under the ops' lock, so a
+ * generation never goes away under a scrape. Released by moon_ops_free.
+ */
+void moon_ops_publish(struct moon_ops *ops, struct moon_gen *gen);
 
 /* ------------------------------------------------------------------ queries */
 
@@ -128,5 +154,12 @@ void moon_ops_block_free(struct moon_ops_block *b);
  */
 void moon_ops_observe(struct moon_ops *ops, const struct moon_query *q,
 		      const struct moon_ops_block *b, int64_t start_ns);
+
+/* An upstream exchange of block b on worker `worker` (fwd/fwd.h's result:
+ * the upstream tried or that answered, -1 for none; deduped: it shared
+ * another query's exchange, which counted it; failed: no usable reply).
+ * NULL b: not counted. */
+void moon_ops_forwarded(const struct moon_ops_block *b, unsigned worker, int upstream,
+			bool deduped, bool failed, uint16_t rcode, uint64_t latency_ns);
 
 #endif

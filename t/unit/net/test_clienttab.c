@@ -11,49 +11,48 @@ struct ent {
 	uint32_t val;
 };
 
-static struct sockaddr *v4(const char *ip, uint16_t port, struct sockaddr_in *sa)
+/* sa set to ip (either family) and port. */
+static struct sockaddr *addr(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 {
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons(port);
-	inet_pton(AF_INET, ip, &sa->sin_addr);
-	return (struct sockaddr *)sa;
-}
-
-static struct sockaddr *v6(const char *ip, struct sockaddr_in6 *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sin6_family = AF_INET6;
-	inet_pton(AF_INET6, ip, &sa->sin6_addr);
-	return (struct sockaddr *)sa;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+	} else {
+		inet_pton(AF_INET6, ip, &in6->sin6_addr);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+	}
+	return (struct sockaddr *)ss;
 }
 
 static void test_key(void)
 {
-	struct sockaddr_in a;
-	struct sockaddr_in6 b;
+	struct sockaddr_storage a;
 	uint8_t k1[MOON_CLIENTTAB_KEY], k2[MOON_CLIENTTAB_KEY];
 	static const uint8_t mapped[MOON_CLIENTTAB_KEY] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1
 	};
-	moon_clienttab_key(v4("192.0.2.1", 53, &a), k1);
+	moon_clienttab_key(addr("192.0.2.1", 53, &a), k1);
 	is_mem(k1, mapped, sizeof(k1), "IPv4 keyed as ::ffff:a.b.c.d");
-	moon_clienttab_key(v4("192.0.2.1", 9999, &a), k2);
+	moon_clienttab_key(addr("192.0.2.1", 9999, &a), k2);
 	is_mem(k1, k2, sizeof(k1), "the port is not part of the key");
-	moon_clienttab_key(v6("::ffff:192.0.2.1", &b), k2);
+	moon_clienttab_key(addr("::ffff:192.0.2.1", 53, &a), k2);
 	is_mem(k1, k2, sizeof(k1), "the mapped IPv6 form has the same key");
-	moon_clienttab_key(v6("2001:db8::1", &b), k2);
-	is_mem(k2, &b.sin6_addr, sizeof(k2), "IPv6 keyed as its address");
+	moon_clienttab_key(addr("2001:db8::1", 53, &a), k2);
+	is_mem(k2, &((struct sockaddr_in6 *)&a)->sin6_addr, sizeof(k2), "IPv6 keyed as its address");
 }
 
 static void test_table(void)
 {
 	static struct moon_clienttab t;
 	moon_clienttab_init(&t, sizeof(struct ent));
-	struct sockaddr_in a;
+	struct sockaddr_storage a;
 	uint8_t key[MOON_CLIENTTAB_KEY], k2[MOON_CLIENTTAB_KEY];
 
-	struct moon_clienttab_shard *s = moon_clienttab_lock(&t, v4("192.0.2.1", 1, &a), key);
+	struct moon_clienttab_shard *s = moon_clienttab_lock(&t, addr("192.0.2.1", 1, &a), key);
 	ok(s == moon_clienttab_shard(&t, key), "lock returns the key's shard");
 	ok(moon_clienttab_find(&t, s, key) == NULL, "empty table: not found");
 	struct ent *e = moon_clienttab_add(&t, s, key);
@@ -70,7 +69,7 @@ static void test_table(void)
 	unsigned n = 0, found = 0;
 	for (unsigned i = 0; i < 5000 && n < 20; i++) {
 		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
-		moon_clienttab_key(v4(ip, 1, &a), k2);
+		moon_clienttab_key(addr(ip, 1, &a), k2);
 		if (moon_clienttab_shard(&t, k2) != s)
 			continue;
 		e = moon_clienttab_add(&t, s, k2);
