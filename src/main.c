@@ -305,6 +305,7 @@ static int serve(const struct opts *o)
 		return 1;
 	}
 	moon_ops_set_ready(ops, 1, gen->zones_failed ? "zones not loaded (see the log)" : NULL);
+	moon_ops_publish(ops, moon_server_current(srv));
 	if (!path)
 		print_banner(gen);  /* still alive: the server holds it */
 	moon_info(SERVER, "moondns %s started: %u worker%s, config %s", PACKAGE_VERSION,

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "server/blockstate.h"
+#include "metrics/ops.h"
 #include "server/gen.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -81,6 +82,15 @@ static int build_fwd(const struct moon_gen *gen, struct moon_bstate *bs, struct 
 	for (size_t i = 0; i < gen->n_listeners && n < 64; i++)
 		addrs[n++] = (const struct sockaddr *)&gen->listeners[i].addr;
 	moon_fwd_exclude_listeners(bs->fwd, addrs, n);
+	if (bs->ops) {
+		/* The upstreams' metric slots, by the forwarder's names and order. */
+		const char *names[MOON_FWD_MAX_UPSTREAMS];
+		unsigned nup = moon_fwd_upstream_count(bs->fwd);
+		for (unsigned i = 0; i < nup && i < MOON_FWD_MAX_UPSTREAMS; i++)
+			names[i] = moon_fwd_upstream_name(bs->fwd, i);
+		moon_ops_block_upstreams(bs->ops, names, nup);
+		moon_fwd_set_hc_observer(bs->fwd, moon_ops_hc_failed, bs->ops);
+	}
 	return 0;
 }
 
@@ -149,6 +159,7 @@ int moon_bstate_new(const struct moon_gen *gen, size_t bi, struct moon_diag *dia
 	if (!bs)
 		return -ENOMEM;
 	bs->conf = cs;
+	bs->ops = gen->blocks[bi].ops;
 	bs->nworkers = gen->nworkers;
 	bs->w = calloc(gen->nworkers, sizeof(*bs->w));
 	int ret = bs->w ? 0 : -ENOMEM;

@@ -34,6 +34,7 @@
 struct moon_gen;
 struct moon_gen_block;
 struct moon_fwdw;
+struct moon_ops_block;
 
 /* A cache and the generations that share it. */
 struct moon_cshare {
@@ -48,6 +49,7 @@ struct moon_bstate {
 	struct moon_cshare *cs;           /* NULL: no cache section */
 	struct moon_cache *cache;         /* cs->cache, or NULL */
 	bool cache_adopted;               /* cs came from the previous generation */
+	struct moon_ops_block *ops;       /* the block's metric slots, or NULL */
 	/* Per worker, created lazily on that worker's thread (source_fwd.c). */
 	struct moon_fwdw **w;
 	unsigned nworkers;

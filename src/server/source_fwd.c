@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 
+#include "metrics/ops.h"
 #include "server/gen.h"
 #include "server/sources.h"
 #include "server/srcint.h"
@@ -92,6 +93,8 @@ static void bg_done(void *arg, const struct moon_fwd_result *res)
 {
 	struct moon_src_bg *bg = arg;
 	struct moon_fwdw *e = bg->e;
+	moon_ops_forwarded(e->bs->ops, e->w->id, res->tried, res->deduped, res->err != 0,
+			   res->rcode, res->latency_ns);
 	if (res->err == 0 && e->bs->cache)
 		moon__src_store(e->bs->cache, &bg->key, bg->buf, res->len, res->in_bailiwick);
 	bg->busy = false;

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "metrics/ops.h"
 #include "net/net.h"
 #include "server/gen.h"
 #include "server/sources.h"
@@ -43,6 +44,8 @@ static void fwd_done(void *arg, const struct moon_fwd_result *res)
 {
 	struct moon_query *q = arg;
 	struct moon_bstate *bs = q->block->bs;
+	moon_ops_forwarded(bs->ops, q->worker, res->tried, res->deduped, res->err != 0,
+			   res->rcode, res->latency_ns);
 	if (res->err) {
 		upstream_failed(q, bs, res->err != -ECANCELED);
 		moon_query_resume(q);
