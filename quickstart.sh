@@ -18,8 +18,9 @@ BUILD="$SRC/build"
 # The one list of Debian packages moondns needs: to build it, and to test it.
 BUILD_DEPS=(build-essential autoconf automake pkg-config libluajit-5.1-dev luajit libev-dev
 	libssl-dev libknot-dev libldns-dev libyaml-dev libpcre2-dev)
-TEST_DEPS=(python3-pytest python3-dnspython knot knot-dnsutils dnsutils lua-busted lua-check
-	clang-14 libfuzzer-14-dev libclang-rt-14-dev openssl iproute2 procps)
+TEST_DEPS=(python3-pytest python3-dnspython python3-yaml knot knot-dnsutils dnsutils nsd
+	lua-busted lua-check clang-14 libfuzzer-14-dev libclang-rt-14-dev openssl iproute2 procps
+	systemd man-db)
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
