@@ -26,6 +26,11 @@
 #define ERRLOG_MAX 1024
 
 static const char *const stage_names[] = { "query", "response", "log" };
+/* By enum moon_verdict (the metrics' fixed set). */
+static const char *const verdict_names[MOON_BRIDGE_NVERDICTS] = {
+	"continue", "answer", "refuse", "nxdomain", "servfail", "drop",
+};
+_Static_assert(MOON_VERDICT_DROP == MOON_BRIDGE_NVERDICTS - 1, "a name per verdict");
 
 /*
  * The count hook: the first time it fires during a call it starts a clock
@@ -173,6 +178,7 @@ int moon_bridge_new(unsigned worker, const struct moon_bridge_limits *lim,
 	b->R.policy_ = -1;
 	b->R.stage_ = -1;
 	b->R.nrr_ = -1;
+	b->decider = -1;
 	b->ref_load = b->ref_chain = LUA_NOREF;
 	b->counters = moon_bridge_counter_slots(worker);
 	int ret = -ENOMEM;
@@ -339,6 +345,46 @@ static void req_begin(struct moon_bridge *b, struct moon_query *q, int stage)
 	R->ra_ = flags & MOON_FLAG_RA;
 }
 
+static void count(struct moon_bridge *b, int id)
+{
+	if (id >= 0)
+		b->counters[id]++;
+}
+
+/* The policies at positions from..to (1-based) of the stage's list were
+ * called; all but the last continued (the last decided, continued or
+ * failed: its verdict is counted once known). */
+static void count_calls(struct moon_bridge_chain *c, int stage, int from, int to)
+{
+	struct moon_bridge *b = c->b;
+	int pos = 0;
+	for (size_t i = c->first; i < c->first + c->npol && pos < to; i++) {
+		struct moon_bridge_pol *p = &b->pol[i];
+		if (!(p->stages & 1 << stage) || ++pos < from)
+			continue;
+		count(b, p->ctr_calls[stage]);
+		if (pos < to && stage != MOON_FFI_STAGE_LOG)
+			count(b, p->ctr_verdicts[MOON_VERDICT_CONTINUE]);
+	}
+}
+
+/* The verdict v that the last run's deciding policy (or the last one
+ * called, when all continued) gave q. Every reply a policy makes is
+ * installed as an answer; it counts as refuse, nxdomain or servfail by its
+ * rcode (q:refuse(), q:nxdomain(), q:servfail(), failures), else answer. */
+static enum moon_verdict count_verdict(struct moon_bridge *b, const struct moon_query *q,
+				       enum moon_verdict v)
+{
+	enum moon_verdict as = v;
+	if (v == MOON_VERDICT_ANSWER)
+		as = q->rcode == MOON_RCODE_REFUSED ? MOON_VERDICT_REFUSE :
+		     q->rcode == MOON_RCODE_NXDOMAIN ? MOON_VERDICT_NXDOMAIN :
+		     q->rcode == MOON_RCODE_SERVFAIL ? MOON_VERDICT_SERVFAIL : v;
+	if (b->decider >= 0 && (size_t)b->decider < b->npol && (unsigned)as < MOON_BRIDGE_NVERDICTS)
+		count(b, b->pol[b->decider].ctr_verdicts[as]);
+	return v;
+}
+
 /* Stack: [errfunc] before and after; during the call
  * [errfunc, dispatcher, start] -> [errfunc, code or error text]. */
 int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stage)
@@ -349,12 +395,15 @@ int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stag
 	b->block = c->block;
 	b->budget_ms = b->lim.hook_ms;
 	int start = 1, code = MOON_CODE_CONTINUE;
+	bool skipped = false;   /* the last policy failed and was skipped (counted) */
 	for (;;) {
+		skipped = false;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref[stage]);
 		lua_pushinteger(L, start);
 		moon_wd_enter(&b->wd);
 		int rc = lua_pcall(L, 1, 1, MOON_BRIDGE_ERRFUNC);
 		moon_wd_leave(&b->wd);
+		count_calls(c, stage, start, b->R.pos_);
 		if (rc == 0) {
 			code = (int)lua_tointeger(L, -1);
 			lua_settop(L, MOON_BRIDGE_ERRFUNC);
@@ -362,6 +411,10 @@ int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stag
 		}
 		int action = policy_failed(b, stage, rc);
 		if (stage == MOON_FFI_STAGE_LOG || action == MOON_ON_ERROR_CONTINUE) {
+			if (stage != MOON_FFI_STAGE_LOG && b->R.policy_ >= 0 &&
+			    (size_t)b->R.policy_ < b->npol)
+				count(b, b->pol[b->R.policy_].ctr_verdicts[MOON_VERDICT_CONTINUE]);
+			skipped = true;
 			start = b->R.pos_ + 1;
 			if (start > c->n[stage])
 				break;
@@ -374,6 +427,7 @@ int moon__bridge_run(struct moon_bridge_chain *c, struct moon_query *q, int stag
 	/* The policy that returned a verdict (or failed into one), for r.policy. */
 	if (code != MOON_CODE_CONTINUE && b->R.policy_ >= 0)
 		q->answered_by = (uint16_t)(b->R.policy_ + 1);
+	b->decider = skipped ? -1 : b->R.policy_;
 	b->R.q_ = NULL;
 	b->R.stage_ = -1;
 	b->R.policy_ = -1;
@@ -384,7 +438,7 @@ static enum moon_verdict hook_query(void *chain, struct moon_query *q)
 {
 	struct moon_bridge_chain *c = chain;
 	int code = moon__bridge_run(c, q, MOON_FFI_STAGE_QUERY);
-	return moon__bridge_install(c->b, q, code);
+	return count_verdict(c->b, q, moon__bridge_install(c->b, q, code));
 }
 
 /* After q:rewrite, whatever answered (a zone, the cache, the forwarder)
@@ -409,7 +463,8 @@ static enum moon_verdict hook_response(void *chain, struct moon_query *q)
 		return q->rewritten ? restore_question(b, q) : MOON_VERDICT_CONTINUE;
 	int code = moon__bridge_run(c, q, MOON_FFI_STAGE_RESPONSE);
 	if (code != MOON_CODE_CONTINUE)
-		return moon__bridge_install(b, q, code);
+		return count_verdict(b, q, moon__bridge_install(b, q, code));
+	count_verdict(b, q, MOON_VERDICT_CONTINUE);
 	if ((b->edit.dirty || q->rewritten) && moon__bridge_rewrite(b, q) < 0)
 		return moon__bridge_install(b, q, MOON_CODE_SERVFAIL);
 	return MOON_VERDICT_CONTINUE;
@@ -478,6 +533,14 @@ static int add_policies(struct moon_bridge *b, const char *block,
 		p->ctr_timeouts = moon_bridge_counter_id(MOON_CTR_TIMEOUTS, NULL, block,
 							 pols[i].name);
 		p->ctr_memory = moon_bridge_counter_id(MOON_CTR_MEMORY, NULL, block, pols[i].name);
+		/* Calls and verdicts are extras: a full table only loses them. */
+		for (int s = 0; s < 3; s++)
+			p->ctr_calls[s] = moon_bridge_counter_id(MOON_CTR_CALLS, stage_names[s],
+								 block, pols[i].name);
+		for (int v = 0; v < MOON_BRIDGE_NVERDICTS; v++)
+			p->ctr_verdicts[v] = moon_bridge_counter_id(MOON_CTR_VERDICTS,
+								    verdict_names[v], block,
+								    pols[i].name);
 		if (p->ctr_errors < 0 || p->ctr_timeouts < 0 || p->ctr_memory < 0)
 			return MOON_ELIMIT;
 	}
@@ -557,9 +620,12 @@ int moon_bridge_chain(struct moon_bridge *b, const char *block,
 		ret = load_policy(b, (int)(first + i), diag);
 		if (ret < 0 && !err)
 			err = ret;
+		b->pol[first + i].stages = ret > 0 ? ret : 0;
 	}
 	if (err)
 		return err;
+	c->first = first;
+	c->npol = n;
 	ret = make_chain(b, c, first, n, diag);
 	if (ret)
 		return ret;

@@ -42,7 +42,9 @@ int moon_bridge_counter_id(enum moon_bridge_counter_kind kind, const char *name,
 			goto out;
 		}
 	}
-	if (n == MOON_BRIDGE_MAX_COUNTERS)
+	/* Calls and verdicts leave half the table to the errors and the
+	 * policies' own counters, which a policy cannot do without. */
+	if (n >= (kind >= MOON_CTR_CALLS ? MOON_BRIDGE_MAX_COUNTERS / 2 : MOON_BRIDGE_MAX_COUNTERS))
 		goto out;
 	struct counter *c = &table[n];
 	c->kind = kind;

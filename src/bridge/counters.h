@@ -1,7 +1,8 @@
 /*
  * Counters of the Lua layer, kept across config generations: per policy
- * errors (and how many of them were time-budget and memory-cap errors),
- * and the custom counters policies create with moon.counter(name).
+ * hook calls (by stage), verdicts, errors (and how many of them were
+ * time-budget and memory-cap errors), and the custom counters policies
+ * create with moon.counter(name).
  *
  * A counter is registered once by (kind, name, block, policy) and keeps its
  * id for the life of the process, so a reload continues the same series.
@@ -25,10 +26,13 @@ enum moon_bridge_counter_kind {
 	MOON_CTR_TIMEOUTS,              /* of them, time budget exceeded */
 	MOON_CTR_MEMORY,                /* of them, memory cap reached */
 	MOON_CTR_USER,                  /* moon.counter(name) */
+	MOON_CTR_CALLS,                 /* hook calls of a policy; name: the stage */
+	MOON_CTR_VERDICTS,              /* its decisions; name: the verdict */
 };
 
 /* Returns the counter's id (the same for the same key), or MOON_ELIMIT
- * when the table is full. name is NULL for the policy counters. */
+ * when the table is full (for MOON_CTR_CALLS and MOON_CTR_VERDICTS: half
+ * full). name is NULL for the error counters. */
 int moon_bridge_counter_id(enum moon_bridge_counter_kind kind, const char *name,
 			   const char *block, const char *policy);
 /* The value slots of a worker (MOON_BRIDGE_MAX_COUNTERS of them), or NULL

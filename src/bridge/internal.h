@@ -21,6 +21,9 @@
 /* Policies in one state (all blocks together). */
 #define MOON_BRIDGE_MAX_POLICIES 512
 
+/* enum moon_verdict's values (query/query.h), for the verdict counters. */
+#define MOON_BRIDGE_NVERDICTS 6
+
 /* Stack slot 1 of every bridge state holds the traceback handler. */
 #define MOON_BRIDGE_ERRFUNC 1
 
@@ -38,6 +41,10 @@ struct moon_bridge_pol {
 	const struct moon_bridge_policy *conf;
 	const char *block;
 	int ctr_errors, ctr_timeouts, ctr_memory;
+	/* Calls by stage, decisions by enum moon_verdict; -1: not counted
+	 * (the counter table is full). */
+	int ctr_calls[3], ctr_verdicts[MOON_BRIDGE_NVERDICTS];
+	int stages;                     /* the hooks it defines: bit s = stage s */
 	struct moon_log_limit errlog;   /* hook failures */
 	int64_t log_window;             /* moon.log: start of the current second */
 	uint32_t log_lines, log_dropped;
@@ -50,6 +57,7 @@ struct moon_bridge_chain {
 	char *block;
 	int ref[3];                     /* dispatcher of each stage, LUA_NOREF if none */
 	int n[3];                       /* policies defining each stage */
+	size_t first, npol;             /* its policies: b->pol[first .. first + npol - 1] */
 };
 
 /* Called with each policy failure (the test harness collects them). */
@@ -77,6 +85,7 @@ struct moon_bridge {
 	bool hook_tight;                /* budget exceeded: the hook fires on every instruction */
 	bool timed_out;                 /* the error being handled is a time-budget error */
 	uint64_t *counters;             /* this worker's counter slots */
+	int decider;                    /* policy of the last run's verdict, or -1 */
 
 	/* The reply a policy builds (q:reply, verdicts), swapped in on return. */
 	uint8_t *reply;

@@ -43,10 +43,6 @@ static const double size_buckets[MOON_MT_SIZE_BUCKETS] = {
 static const char *const protos[2] = { "udp", "tcp" };
 static const char *const families[2] = { "1", "2" };
 static const char *const cache_types[2] = { "success", "denial" };
-static const char *const stages[MOON_MT_NSTAGES] = { "query", "response", "log" };
-static const char *const verdicts[MOON_MT_NVERDICTS] = {
-	"continue", "answer", "refuse", "nxdomain", "servfail", "drop",
-};
 /* enum moon_source -> the CoreDNS plugin that would have written it. */
 static const char *const plugins[MOON_MT_NSOURCES] = {
 	"", "file", "cache", "forward", "policy", "chaos",
@@ -311,21 +307,6 @@ static void c_fwd_up(struct moon_metric_out *o, void *arg)
 
 /* ------------------------------------------------------------ policies */
 
-static void c_policy(struct moon_metric_out *o, void *arg)
-{
-	struct moon_metrics_page *p = arg;
-	bool calls = strstr(moon_metric_current(o)->name, "calls") != NULL;
-	for (unsigned i = 0; i < p->snap.npolicies; i++) {
-		const struct moon_mlabel *l = moon_metrics_policy_label(p->src.m, i);
-		const struct moon_mpolicy *pc = &p->snap.policies[i];
-		unsigned n = calls ? MOON_MT_NSTAGES : MOON_MT_NVERDICTS;
-		for (unsigned k = 0; k < n; k++) {
-			const char *v[] = { l->a, l->b, calls ? stages[k] : verdicts[k] };
-			moon_metric_counter(o, v, calls ? pc->calls[k] : pc->verdicts[k]);
-		}
-	}
-}
-
 /* The bridge's counters (bridge/counters.h), by the kind the family shows. */
 struct bridge_ctx {
 	struct moon_metric_out *o;
@@ -347,7 +328,11 @@ static void c_bridge(struct moon_metric_out *o, void *arg)
 {
 	const char *name = moon_metric_current(o)->name;
 	struct bridge_ctx c = { .o = o, .kind = MOON_CTR_USER };
-	if (strstr(name, "tunnel"))
+	if (strstr(name, "policy_calls"))
+		c.kind = MOON_CTR_CALLS;
+	else if (strstr(name, "policy_verdicts"))
+		c.kind = MOON_CTR_VERDICTS;
+	else if (strstr(name, "tunnel"))
 		c.only = "detections";
 	else if (strstr(name, "timeouts"))
 		c.kind = MOON_CTR_TIMEOUTS;
@@ -459,9 +444,9 @@ static const struct moon_metric_family fams[] = {
 	      "in service is usable (1) or marked down by health checking (0).",
 	      LABELS("server", "to"), c_fwd_up),
 	COUNTER("moondns_policy_calls_total", "Policy hook calls, by stage.",
-		LABELS("server", "policy", "stage"), c_policy),
+		LABELS("server", "policy", "stage"), c_bridge),
 	COUNTER("moondns_policy_verdicts_total", "Policy decisions, by verdict.",
-		LABELS("server", "policy", "verdict"), c_policy),
+		LABELS("server", "policy", "verdict"), c_bridge),
 	COUNTER("moondns_policy_errors_total", "Failed policy hook calls and loads (the query "
 		"got the policy's on_error action).", LABELS("server", "policy"), c_bridge),
 	COUNTER("moondns_policy_timeouts_total", "Of the policy errors, hook calls stopped at "

@@ -18,6 +18,7 @@
 #include "query/query.h"
 #include "server/blockstate.h"
 #include "server/gen.h"
+#include "server/server.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/time.h"

@@ -17,6 +17,7 @@ import dns.edns
 import pytest
 
 import helpers as h
+import upstream as u
 
 ZONE = textwrap.dedent("""\
     $TTL 300
@@ -262,3 +263,125 @@ def test_reload_counters(own_servers):
     assert val(page, "moondns_reloads_total") >= 2
     assert val(page, "moondns_config_generation") == 2
     assert http(http_port, "/ready")[0] == 200, "a failed reload keeps serving"
+
+
+# ------------------------------------------------- forwarding, cache, policies
+
+GATE = """\
+return {
+  query = function(q)
+    if q.name == "deny.mw.test." then return q:refuse() end
+  end,
+}
+"""
+
+
+def mw_upstream(q, raw, transport):
+    """A for every name, NXDOMAIN (with SOA, so it is cached) for nx.*."""
+    if q is None or not q.question:
+        return []
+    qs = q.question[0]
+    if qs.name.to_text().startswith("nx."):
+        return [u.reply(q, rcode=3, authority=["mw.test. 60 SOA ns. h. 1 3600 600 86400 60"])]
+    return [u.reply(q, answer=[f"{qs.name} 300 A 192.0.2.1"])]
+
+
+def test_forward_cache_policy_families(own_servers, tmp_path):
+    """The per-upstream, per-cache and per-policy families count what the
+    queries did: one block forwarding to a Python upstream with a cache and
+    a policy, one forwarding to an upstream that never answers (marked
+    down, failing its health checks)."""
+    up = u.Upstream(handler=mw_upstream)
+    dead = u.Upstream(handler=lambda q, raw, transport: [])
+    try:
+        dns_port, http_port = h.free_port(), h.free_port()
+        script = tmp_path / "gate.lua"
+        script.write_text(GATE)
+        listen = [f"dns://127.0.0.1:{dns_port}"]
+        conf = {"workers": 2, "http": {"listen": f"127.0.0.1:{http_port}",
+                                       "coredns_compat": True},
+                "servers": [
+                    {"name": "mw", "listen": listen, "zones": ["mw.test."],
+                     "forward": {"to": [f"127.0.0.1:{up.port}"], "max_fails": 0},
+                     "cache": "on", "policies": [{"name": "gate", "script": str(script)}]},
+                    {"name": "hc", "listen": listen, "zones": ["hc.test."],
+                     "forward": {"to": [f"127.0.0.1:{dead.port}"], "max_fails": 1,
+                                 "health_check": h.Plain("100ms"),
+                                 "try_timeout": h.Plain("100ms"),
+                                 "timeout": h.Plain("300ms")}}]}
+        m = own_servers.moondns(conf, dns_port, probe_name="probe.mw.test.")
+        to_up, to_dead = f"dns://127.0.0.1:{up.port}", f"dns://127.0.0.1:{dead.port}"
+        before = scrape(http_port)
+        assert val(before, "moondns_forward_upstream_healthy", server="mw", to=to_up) == 1
+        assert val(before, "moondns_forward_upstream_healthy", server="hc", to=to_dead) == 1
+        for _ in range(3):
+            assert h.query(dns_port, "www.mw.test.", "A").rcode() == 0
+        for _ in range(2):
+            assert h.query(dns_port, "nx.mw.test.", "A").rcode() == 3
+        assert h.query(dns_port, "deny.mw.test.", "A").rcode() == 5
+        assert h.query(dns_port, "www.hc.test.", "A").rcode() == 2
+        deadline = time.monotonic() + 5 * h.SLOW
+        while (time.monotonic() < deadline and
+               val(scrape(http_port), "moondns_forward_healthcheck_failures_total",
+                   server="hc", to=to_dead) < 1):
+            time.sleep(0.05)
+        after = scrape(http_port)
+
+        def delta(name, **labels):
+            return val(after, name, **labels) - val(before, name, **labels)
+
+        mw, hc = {"server": "mw", "to": to_up}, {"server": "hc", "to": to_dead}
+        # Forwarding: one exchange per question the cache did not have.
+        assert delta("moondns_forward_requests_total", **mw) == 2
+        assert delta("moondns_forward_responses_total", **mw, rcode="NOERROR") == 1
+        assert delta("moondns_forward_responses_total", **mw, rcode="NXDOMAIN") == 1
+        assert delta("moondns_forward_failures_total", **mw) == 0
+        assert delta("moondns_forward_request_duration_seconds_count", **mw) == 2
+        assert delta("moondns_forward_request_duration_seconds_bucket", **mw, le="8.192") == 2
+        assert delta("coredns_proxy_request_duration_seconds_count", proxy_name="forward",
+                     to=to_up, rcode="NXDOMAIN") == 1
+        assert delta("moondns_forward_requests_total", **hc) == 1
+        assert delta("moondns_forward_failures_total", **hc) == 1
+        assert delta("moondns_forward_request_duration_seconds_count", **hc) == 0
+        assert val(after, "moondns_forward_healthcheck_failures_total", **hc) >= 1
+        assert val(after, "coredns_proxy_healthcheck_failures_total", proxy_name="forward",
+                   to=to_dead) >= 1
+        assert val(after, "moondns_forward_healthcheck_failures_total", **mw) == 0
+        assert val(after, "moondns_forward_upstream_healthy", **hc) == 0
+        assert val(after, "moondns_forward_upstream_healthy", **mw) == 1
+        # Cache: www cached as success, nx as denial.
+        assert delta("moondns_cache_entries", server="mw", type="success") == 1
+        assert delta("moondns_cache_entries", server="mw", type="denial") == 1
+        assert val(after, "moondns_cache_evictions_total", server="mw") == 0
+        assert delta("coredns_cache_entries", server="mw", type="denial",
+                     zones="mw.test.", view="") == 1
+        zone = {"server": "mw", "zone": "mw.test."}
+        assert delta("moondns_cache_hits_total", **zone, type="success") == 2
+        assert delta("moondns_cache_hits_total", **zone, type="denial") == 1
+        assert delta("moondns_cache_misses_total", **zone) == 2
+        # The policy's query hook ran for each of the block's 6 queries.
+        gate = {"server": "mw", "policy": "gate"}
+        assert delta("moondns_policy_calls_total", **gate, stage="query") == 6
+        assert delta("moondns_policy_calls_total", **gate, stage="response") == 0
+        assert delta("moondns_policy_verdicts_total", **gate, verdict="continue") == 5
+        assert delta("moondns_policy_verdicts_total", **gate, verdict="refuse") == 1
+        assert ("moondns_policy_verdicts_total",
+                frozenset({**gate, "verdict": "drop"}.items())) in after, "zero series exist"
+        # A reload keeps the cache (same sections) and the scrape reads the
+        # new generation's blocks.
+        os.kill(m.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5 * h.SLOW
+        while (time.monotonic() < deadline and
+               val(scrape(http_port), "moondns_config_generation") < 2):
+            time.sleep(0.05)
+        page = scrape(http_port)
+        assert val(page, "moondns_config_generation") == 2
+        assert val(page, "moondns_cache_entries", server="mw", type="success") == \
+            val(after, "moondns_cache_entries", server="mw", type="success"), "cache kept"
+        assert val(page, "moondns_cache_entries", server="mw", type="denial") == 1
+        assert val(page, "moondns_forward_upstream_healthy", **mw) == 1
+        assert val(page, "moondns_forward_requests_total", **mw) == \
+            val(after, "moondns_forward_requests_total", **mw), "counters survive reloads"
+    finally:
+        up.stop()
+        dead.stop()

@@ -82,13 +82,19 @@ static size_t cache_source(void *arg, struct moon_mcache_sample *out, size_t max
 	return 1;
 }
 
+/* The first upstream slot, marked down. */
+static size_t up_source(void *arg, struct moon_mupstream_sample *out, size_t max)
+{
+	out[0] = (struct moon_mupstream_sample){ .slot = *(unsigned *)arg, .up = false };
+	return 1;
+}
+
 static void test_page(void)
 {
 	struct moon_metrics *m;
 	moon_metrics_new(2, &m);
 	unsigned z = moon_metrics_zone_slot(m, "lab", "lab.test.");
 	unsigned u = moon_metrics_upstream_slot(m, "lab", "dns://192.0.2.1:53");
-	unsigned p = moon_metrics_policy_slot(m, "lab", "firewall");
 	struct moon_mworker *w0 = moon_metrics_worker(m, 0), *w1 = moon_metrics_worker(m, 1);
 	moon_metrics_request(w0, z, MOON_MT_UDP, MOON_MT_IPV4, 1, false, 40);
 	moon_metrics_request(w1, z, MOON_MT_UDP, MOON_MT_IPV4, 1, true, 52);
@@ -101,8 +107,13 @@ static void test_page(void)
 	moon_metrics_cache_lookup(w1, z, false, MOON_MT_CACHE_SUCCESS);
 	moon_metrics_upstream(w0, u, false, 0, 2000000);
 	moon_metrics_upstream(w1, u, true, 0, 0);
-	moon_metrics_policy(w0, p, 0, 2);
-	moon_metrics_policy(w1, p, 0, 0);
+	/* Policy calls and verdicts are the bridge's, per worker. */
+	int qcalls = moon_bridge_counter_id(MOON_CTR_CALLS, "query", "lab", "firewall");
+	moon_bridge_counter_id(MOON_CTR_CALLS, "log", "lab", "firewall");
+	int refused = moon_bridge_counter_id(MOON_CTR_VERDICTS, "refuse", "lab", "firewall");
+	moon_bridge_counter_slots(0)[qcalls] += 1;
+	moon_bridge_counter_slots(1)[qcalls] += 1;
+	moon_bridge_counter_slots(0)[refused] += 1;
 	int errs = moon_bridge_counter_id(MOON_CTR_ERRORS, NULL, "lab", "firewall");
 	int det = moon_bridge_counter_id(MOON_CTR_USER, "detections", "lab", "tunnel");
 	int other = moon_bridge_counter_id(MOON_CTR_USER, "blocks", "lab", "tunnel");
@@ -114,7 +125,8 @@ static void test_page(void)
 	moon_metrics_set_generation(m, 2);
 	moon_metrics_reload(m, false);
 
-	struct moon_metrics_sources src = { .m = m, .version = "0.1", .cache = cache_source };
+	struct moon_metrics_sources src = { .m = m, .version = "0.1", .cache = cache_source,
+					    .upstreams = up_source, .upstreams_arg = &u };
 	struct moon_metrics_page *pg;
 	is_int(moon_metrics_page_new(&src, &pg), 0, "page built");
 	struct moon_obuf b;
@@ -162,6 +174,8 @@ static void test_page(void)
 	       "to=\"dns://192.0.2.1:53\",le=\"0.002\"} 1"), "forward latency");
 	ok(has(t, "moondns_forward_healthcheck_failures_total{server=\"lab\","
 	       "to=\"dns://192.0.2.1:53\"} 1"), "health-check failures");
+	ok(has(t, "moondns_forward_upstream_healthy{server=\"lab\",to=\"dns://192.0.2.1:53\"} 0"),
+	   "upstream health");
 	ok(has(t, "moondns_policy_calls_total{server=\"lab\",policy=\"firewall\",stage=\"query\"} 2"),
 	   "policy calls");
 	ok(has(t, "moondns_policy_calls_total{server=\"lab\",policy=\"firewall\",stage=\"log\"} 0"),
