@@ -10,7 +10,7 @@ struct moon_metrics {
 	unsigned nworkers;
 	struct moon_mworker *w;
 	pthread_mutex_t lock;                      /* interning */
-	struct moon_mtable zones, upstreams, policies;
+	struct moon_mtable zones, upstreams;
 	_Atomic uint64_t healthcheck_failures[MOON_METRICS_MAX_UPSTREAMS];
 	_Atomic uint64_t reloads, reload_failures, generation;
 };
@@ -159,12 +159,6 @@ unsigned moon_metrics_upstream_slot(struct moon_metrics *m, const char *server, 
 	return intern(m, &m->upstreams, server, to);
 }
 
-unsigned moon_metrics_policy_slot(struct moon_metrics *m, const char *server,
-				  const char *policy)
-{
-	return intern(m, &m->policies, server, policy);
-}
-
 const struct moon_mlabel *moon_metrics_zone_label(const struct moon_metrics *m, unsigned z)
 {
 	return &m->zones.e[z];
@@ -173,11 +167,6 @@ const struct moon_mlabel *moon_metrics_zone_label(const struct moon_metrics *m, 
 const struct moon_mlabel *moon_metrics_upstream_label(const struct moon_metrics *m, unsigned u)
 {
 	return &m->upstreams.e[u];
-}
-
-const struct moon_mlabel *moon_metrics_policy_label(const struct moon_metrics *m, unsigned p)
-{
-	return &m->policies.e[p];
 }
 
 /* ------------------------------------------------------------ life */
@@ -192,8 +181,7 @@ int moon_metrics_new(unsigned nworkers, struct moon_metrics **out)
 	int ret = -ENOMEM;
 	m->w = calloc(nworkers ? nworkers : 1, sizeof(*m->w));
 	if (!m->w || table_init(&m->zones, MOON_METRICS_MAX_ZONES) ||
-	    table_init(&m->upstreams, MOON_METRICS_MAX_UPSTREAMS) ||
-	    table_init(&m->policies, MOON_METRICS_MAX_POLICIES))
+	    table_init(&m->upstreams, MOON_METRICS_MAX_UPSTREAMS))
 		goto fail_free;
 	/* Large zeroed blocks come from mmap: pages of slots never used are
 	 * never touched. */
@@ -201,8 +189,7 @@ int moon_metrics_new(unsigned nworkers, struct moon_metrics **out)
 		struct moon_mworker *w = &m->w[i];
 		w->zones = calloc(MOON_METRICS_MAX_ZONES, sizeof(*w->zones));
 		w->upstreams = calloc(MOON_METRICS_MAX_UPSTREAMS, sizeof(*w->upstreams));
-		w->policies = calloc(MOON_METRICS_MAX_POLICIES, sizeof(*w->policies));
-		if (!w->zones || !w->upstreams || !w->policies)
+		if (!w->zones || !w->upstreams)
 			goto fail_free;
 	}
 	if (table_add(&m->zones, "", "dropped") != MOON_MSLOT_DROPPED)
@@ -221,15 +208,12 @@ void moon_metrics_free(struct moon_metrics *m)
 	for (unsigned i = 0; m->w && i < m->nworkers; i++) {
 		free(m->w[i].zones);
 		free(m->w[i].upstreams);
-		free(m->w[i].policies);
 	}
 	free(m->w);
 	if (m->zones.e)
 		table_free(&m->zones);
 	if (m->upstreams.e)
 		table_free(&m->upstreams);
-	if (m->policies.e)
-		table_free(&m->policies);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -289,27 +273,20 @@ int moon_metrics_snapshot(struct moon_metrics *m, struct moon_msnapshot *s)
 {
 	unsigned nz = atomic_load_explicit(&m->zones.n, memory_order_acquire);
 	unsigned nu = atomic_load_explicit(&m->upstreams.n, memory_order_acquire);
-	unsigned np = atomic_load_explicit(&m->policies.n, memory_order_acquire);
 	unsigned cz = s->zones ? s->nzones : 0, cu = s->upstreams ? s->nupstreams : 0;
-	unsigned cp = s->policies ? s->npolicies : 0;
 	if (grow((void **)&s->zones, &cz, nz, sizeof(*s->zones)) ||
-	    grow((void **)&s->upstreams, &cu, nu, sizeof(*s->upstreams)) ||
-	    grow((void **)&s->policies, &cp, np, sizeof(*s->policies)))
+	    grow((void **)&s->upstreams, &cu, nu, sizeof(*s->upstreams)))
 		return -ENOMEM;
 	s->nzones = nz;
 	s->nupstreams = nu;
-	s->npolicies = np;
 	memset(s->zones, 0, nz * sizeof(*s->zones));
 	memset(s->upstreams, 0, nu * sizeof(*s->upstreams));
-	memset(s->policies, 0, np * sizeof(*s->policies));
 	for (unsigned i = 0; i < m->nworkers; i++) {
 		const struct moon_mworker *w = &m->w[i];
 		add_words((uint64_t *)s->zones, (const uint64_t *)w->zones,
 			  nz * sizeof(*s->zones) / 8);
 		add_words((uint64_t *)s->upstreams, (const uint64_t *)w->upstreams,
 			  nu * sizeof(*s->upstreams) / 8);
-		add_words((uint64_t *)s->policies, (const uint64_t *)w->policies,
-			  np * sizeof(*s->policies) / 8);
 	}
 	for (unsigned u = 0; u < MOON_METRICS_MAX_UPSTREAMS; u++)
 		s->healthcheck_failures[u] = atomic_load_explicit(&m->healthcheck_failures[u],
@@ -324,6 +301,5 @@ void moon_metrics_snapshot_free(struct moon_msnapshot *s)
 {
 	free(s->zones);
 	free(s->upstreams);
-	free(s->policies);
 	memset(s, 0, sizeof(*s));
 }

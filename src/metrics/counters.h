@@ -16,10 +16,9 @@
  *   - zone slots:     (server block name, zone) — the zone of the block that
  *                     matched the query; slot 0 is ("", "dropped") for
  *                     queries that reached no block (as CoreDNS);
- *   - upstream slots: (server block name, upstream address as configured);
- *   - policy slots:   (server block name, policy name).
- * Policy errors and the policies' own counters come from the bridge
- * (bridge/counters.h), which keeps them per worker the same way.
+ *   - upstream slots: (server block name, upstream address as configured).
+ * Policy calls, verdicts, errors and the policies' own counters come from
+ * the bridge (bridge/counters.h), which keeps them per worker the same way.
  * A slot keeps its number across reloads (the same labels intern to the
  * same slot), so counters stay monotonic over reloads. Tables are bounded;
  * past the bound everything shares the last slot, labelled "overflow".
@@ -49,13 +48,9 @@
 #define MOON_MT_DUR_BUCKETS 16
 /* CoreDNS's size buckets: 0, 100, ..., 64000 bytes. */
 #define MOON_MT_SIZE_BUCKETS 14
-/* Policy stages (query, response, log) and verdicts (enum moon_verdict). */
-#define MOON_MT_NSTAGES 3
-#define MOON_MT_NVERDICTS 6
 
 #define MOON_METRICS_MAX_ZONES 512
 #define MOON_METRICS_MAX_UPSTREAMS 256
-#define MOON_METRICS_MAX_POLICIES 256
 
 enum moon_mt_proto { MOON_MT_UDP = 0, MOON_MT_TCP = 1 };
 enum moon_mt_family { MOON_MT_IPV4 = 0, MOON_MT_IPV6 = 1 };
@@ -84,18 +79,10 @@ struct moon_mupstream {
 	uint64_t failures;                         /* no usable reply (timeout, error) */
 };
 
-/* Policy errors, time-outs and the policies' own moon.counter()s are the
- * bridge's (bridge/counters.h); these are the calls and their verdicts. */
-struct moon_mpolicy {
-	uint64_t calls[MOON_MT_NSTAGES];
-	uint64_t verdicts[MOON_MT_NVERDICTS];
-};
-
 /* A worker's counters. */
 struct moon_mworker {
 	struct moon_mzone *zones;                  /* MOON_METRICS_MAX_ZONES */
 	struct moon_mupstream *upstreams;          /* MOON_METRICS_MAX_UPSTREAMS */
-	struct moon_mpolicy *policies;             /* MOON_METRICS_MAX_POLICIES */
 };
 
 /* Slot 0 of the zone table: queries no block took. */
@@ -104,7 +91,7 @@ struct moon_mworker {
 /* An interned label pair. */
 struct moon_mlabel {
 	char *a;                                   /* server block name */
-	char *b;                                   /* zone / upstream / policy */
+	char *b;                                   /* zone / upstream */
 };
 
 struct moon_mtable {
@@ -125,8 +112,6 @@ struct moon_mworker *moon_metrics_worker(struct moon_metrics *m, unsigned worker
  * label pair, the same one every time for the same pair. */
 unsigned moon_metrics_zone_slot(struct moon_metrics *m, const char *server, const char *zone);
 unsigned moon_metrics_upstream_slot(struct moon_metrics *m, const char *server, const char *to);
-unsigned moon_metrics_policy_slot(struct moon_metrics *m, const char *server,
-				  const char *policy);
 
 /* Process-wide events (control thread; any thread may call them). */
 void moon_metrics_reload(struct moon_metrics *m, bool ok);
@@ -210,17 +195,6 @@ static inline void moon_metrics_upstream(struct moon_mworker *mw, unsigned u, bo
 	c->duration_ns[r] += duration_ns;
 }
 
-/* A policy hook call: stage (0 query, 1 response, 2 log) and the verdict
- * (enum moon_verdict; the log stage has none: pass MOON_MT_NVERDICTS). */
-static inline void moon_metrics_policy(struct moon_mworker *mw, unsigned p, unsigned stage,
-				       unsigned verdict)
-{
-	struct moon_mpolicy *c = &mw->policies[p];
-	c->calls[stage < MOON_MT_NSTAGES ? stage : 0]++;
-	if (verdict < MOON_MT_NVERDICTS)
-		c->verdicts[verdict]++;
-}
-
 /* ------------------------------------------------------------------
  * Scrape side (HTTP thread): sums of every worker, by slot.
  */
@@ -229,8 +203,6 @@ struct moon_msnapshot {
 	unsigned nzones;
 	struct moon_mupstream *upstreams;
 	unsigned nupstreams;
-	struct moon_mpolicy *policies;
-	unsigned npolicies;
 	uint64_t healthcheck_failures[MOON_METRICS_MAX_UPSTREAMS];
 	uint64_t reloads, reload_failures, generation;
 };
@@ -242,6 +214,5 @@ void moon_metrics_snapshot_free(struct moon_msnapshot *s);
 /* Label pair of a slot (valid until moon_metrics_free). */
 const struct moon_mlabel *moon_metrics_zone_label(const struct moon_metrics *m, unsigned z);
 const struct moon_mlabel *moon_metrics_upstream_label(const struct moon_metrics *m, unsigned u);
-const struct moon_mlabel *moon_metrics_policy_label(const struct moon_metrics *m, unsigned p);
 
 #endif
