@@ -7,9 +7,12 @@
  *
  *   receive, parse, route to a server block (server/pipeline.c)
  *   MOON_STAGE_QUERY     hooks->query      policies in config order
- *   MOON_STAGE_CACHE     (no cache yet)
- *   MOON_STAGE_SOURCES   zones of the block, later the forwarder; a source
- *                        may return MOON_EPENDING and finish later
+ *   MOON_STAGE_CACHE     the cache of the block (server/source_cache.c)
+ *   MOON_STAGE_SOURCES   zones of the block, else the forwarder
+ *                        (server/sources.c); a source may return
+ *                        MOON_EPENDING and finish later. A name one of the
+ *                        block's zones holds is answered from the zone
+ *                        without the cache.
  *   MOON_STAGE_RESPONSE  hooks->response   sees every answer
  *   MOON_STAGE_SEND      fit to the client's size (TC), write, send
  *   MOON_STAGE_LOG       hooks->log        read-only, after the send
@@ -58,7 +61,6 @@ struct moon_gen;
 struct moon_gen_block;
 struct moon_zone;
 struct moon_zone_answer;
-struct moon_stats;
 
 enum moon_stage {
 	MOON_STAGE_QUERY = 0,
@@ -120,7 +122,6 @@ struct moon_query {
 	uint8_t *resp;                  /* response buffer, resp_cap bytes */
 	uint32_t resp_cap;
 	struct moon_zone_answer *ans;   /* answer scratch owned by the context */
-	struct moon_stats *stats;       /* the worker's counters */
 	void (*resume)(struct moon_query *q); /* the server's continuation */
 	/* Starts a reply in buf (resp_cap bytes) as the server starts its own:
 	 * ID, the client's question, OPT with our payload size, the DO bit and

@@ -12,7 +12,6 @@
 #include "server/gen.h"
 #include "server/pipeline.h"
 #include "server/sources.h"
-#include "server/stats.h"
 #include "util/err.h"
 #include "util/time.h"
 #include "wire/pkt.h"
@@ -145,20 +144,6 @@ static int sources(struct moon_query *q)
 	return 0;
 }
 
-static void count_reply(struct moon_query *q)
-{
-	struct moon_stats *st = q->stats;
-	if (q->resp_len == 0) {
-		st->dropped++;
-		return;
-	}
-	st->responses++;
-	unsigned rcode = q->rcode;
-	st->rcode[rcode < MOON_STATS_RCODES ? rcode : MOON_STATS_RCODES - 1]++;
-	if (q->resp[2] & (MOON_FLAG_TC >> 8))
-		st->truncated++;
-}
-
 static void write_reply(struct moon_query *q)
 {
 	if (moon_src_is_wire(q))
@@ -262,10 +247,8 @@ static int run_in(struct moon_query *q)
 			return other_class(q);
 	}
 	q->stage = MOON_STAGE_SOURCES;
-	if (sources(q) == MOON_EPENDING) {
-		q->stats->pending++;
+	if (sources(q) == MOON_EPENDING)
 		return MOON_EPENDING;
-	}
 	return respond(q, false);
 }
 
@@ -280,7 +263,6 @@ static int run(struct moon_query *q)
 	q->edns = p->edns.present;
 	q->limit = reply_limit(q);
 	if (ret) {
-		q->stats->formerr++;
 		error_reply(q, MOON_RCODE_FORMERR);
 		return 0;
 	}
@@ -308,12 +290,6 @@ static int run(struct moon_query *q)
 
 int moon_pipeline_run(struct moon_query *q)
 {
-	struct moon_stats *st = q->stats;
-	st->queries++;
-	if (q->proto == MOON_PROTO_TCP)
-		st->tcp++;
-	else
-		st->udp++;
 	q->resp_len = 0;
 	q->sent = false;
 	q->edns = false;
@@ -325,20 +301,14 @@ int moon_pipeline_run(struct moon_query *q)
 	q->policy = NULL;
 	q->stage = MOON_STAGE_QUERY;
 	q->start_ns = q->gen->ops ? moon_now_ns() : 0;
-	if (q->req_len < MOON_HDR_LEN) {
-		st->dropped++;
+	if (q->req_len < MOON_HDR_LEN)
 		return 0;
-	}
-	int ret = run(q);
-	if (ret == 0)
-		count_reply(q);
-	return ret;
+	return run(q);
 }
 
 int moon_pipeline_resume(struct moon_query *q)
 {
 	respond(q, false);
-	count_reply(q);
 	return 0;
 }
 

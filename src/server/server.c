@@ -243,24 +243,6 @@ int moon_server_apply(struct moon_server *s, struct moon_gen *next, struct moon_
 	return 0;
 }
 
-void moon_server_stats(const struct moon_server *s, struct moon_stats *sum)
-{
-	memset(sum, 0, sizeof(*sum));
-	for (unsigned w = 0; w < s->nworkers; w++) {
-		const struct moon_stats *st = &s->workers[w].stats;
-		sum->queries += st->queries;
-		sum->udp += st->udp;
-		sum->tcp += st->tcp;
-		sum->dropped += st->dropped;
-		sum->formerr += st->formerr;
-		sum->truncated += st->truncated;
-		sum->responses += st->responses;
-		sum->pending += st->pending;
-		for (unsigned r = 0; r < MOON_STATS_RCODES; r++)
-			sum->rcode[r] += st->rcode[r];
-	}
-}
-
 void moon_server_stop(struct moon_server *s)
 {
 	if (s)

@@ -18,7 +18,6 @@
 
 #include "server/gen.h"
 #include "server/listeners.h"
-#include "server/stats.h"
 #include "util/diag.h"
 
 struct moon_server;
@@ -61,9 +60,6 @@ int moon_server_apply(struct moon_server *s, struct moon_gen *next, struct moon_
 
 /* A reload now, as SIGHUP does (server/reload.h: moon_reload_run). */
 int moon_server_reload(struct moon_server *s, const char *path, struct moon_diag *diag);
-
-/* Sums the workers' counters (racy reads of monotonic counters). */
-void moon_server_stats(const struct moon_server *s, struct moon_stats *sum);
 
 /* Stops the workers (they finish what they hold and close their sockets),
  * frees everything. */

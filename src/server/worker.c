@@ -103,7 +103,6 @@ static int pool_init(struct moon_worker *w)
 		s->q.resp = s->io.resp;
 		s->q.resp_cap = RESP_CAP;
 		s->q.ans = &s->ans;
-		s->q.stats = &w->stats;
 		s->q.resume = on_resume;
 		s->q.owner = w;
 		s->q.worker = w->id;

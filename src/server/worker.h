@@ -19,7 +19,6 @@
 #include "query/query.h"
 #include "server/gen.h"
 #include "server/listeners.h"
-#include "server/stats.h"
 #include "zone/zone.h"
 
 /* Query contexts per worker: the bound on its in-flight queries. Each holds
@@ -46,7 +45,6 @@ struct moon_worker {
 	struct moon_net_worker *net;
 	struct moon_lmbox lbox;         /* listeners a reload adds or removes */
 	struct moon_fwdw *fwdw;         /* forwarding state per block (server/sources.h) */
-	struct moon_stats stats;
 	struct moon_slot *slots;
 	struct moon_slot *free;
 	unsigned nfree;

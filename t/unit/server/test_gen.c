@@ -9,7 +9,6 @@
 
 #include "server/gen.h"
 #include "server/pipeline.h"
-#include "server/stats.h"
 #include "tap.h"
 #include "wire/wire.h"
 #include "zone/zone.h"
@@ -121,10 +120,9 @@ static int ask(struct moon_gen *gen)
 	};
 	static uint8_t resp[512];
 	static struct moon_zone_answer ans;
-	static struct moon_stats st;
 	struct moon_query q = {
 		.req = query, .req_len = sizeof(query), .resp = resp, .resp_cap = sizeof(resp),
-		.ans = &ans, .stats = &st, .proto = MOON_PROTO_UDP, .gen = gen,
+		.ans = &ans, .proto = MOON_PROTO_UDP, .gen = gen,
 	};
 	if (moon_pipeline_run(&q) || q.resp_len < 16 || moon_get_u16(resp + 6) != 1)
 		return -1;
