@@ -18,14 +18,6 @@ local moon = require("moon")
 -- PCRE2 through moon.regex (compiled once here, JIT on), caseless: the
 -- operators write them as for CoreDNS, named groups (?P<name>...) included.
 
--- Returns nil for no match, else a table of the captures (1..n).
-local function collect(first, ...)
-	if first == nil then
-		return nil
-	end
-	return { first, ... }
-end
-
 -- A compiled regex: { src, ngroups, names, exec = function(s) -> captures }.
 local function compile_regex(src)
 	if type(src) ~= "string" or #src == 0 then
@@ -35,18 +27,8 @@ local function compile_regex(src)
 	if not ok then
 		error("regex '" .. src .. "': " .. (tostring(re):match("moon%.regex: (.*)$") or re), 0)
 	end
-	local exec
-	if re.groups == 0 then
-		-- re:match would give the whole match; templates number groups from 1.
-		exec = function(s)
-			if re:test(s) then
-				return {}
-			end
-		end
-	else
-		exec = function(s) return collect(re:match(s)) end
-	end
-	return { src = src, ngroups = re.groups, names = re.names, exec = exec }
+	return { src = src, ngroups = re.groups, names = re.names,
+		exec = function(s) return re:captures(s) end }
 end
 
 -- Option helpers ------------------------------------------------------------

@@ -93,6 +93,15 @@ function Re:match(s, init)
 	return captures(self, s, 1)
 end
 
+-- re:captures(s): nil without a match; else a table of the captures 1..n
+-- (false for a group that did not take part; empty without groups).
+function Re:captures(s)
+	if not run(self, s, nil, 2) then
+		return nil
+	end
+	return { captures(self, s, 1) }
+end
+
 -- re:find(s [, init]): nil, or the start and end of the match (1-based,
 -- inclusive) followed by the captures, like string.find.
 function Re:find(s, init)
