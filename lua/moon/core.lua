@@ -637,18 +637,24 @@ function Rm.ede(_, code, msg)
 	check(C.moon_ffi_r_ede(R, code, msg, #msg), 2)
 end
 
-setmetatable(r, {
-	__index = function(_, k)
-		local m = Rm[k]
+-- The __index of q and r: a method, else a computed field, else an error
+-- naming the object.
+local function field_reader(what, methods, getters)
+	return function(_, k)
+		local m = methods[k]
 		if m ~= nil then
 			return m
 		end
-		local g = rget[k]
+		local g = getters[k]
 		if g ~= nil then
 			return g()
 		end
-		raise("r has no field '" .. tostring(k) .. "'", 2)
-	end,
+		raise(what .. " has no field '" .. tostring(k) .. "'", 2)
+	end
+end
+
+setmetatable(r, {
+	__index = field_reader("r", Rm, rget),
 	__newindex = function(_, k, v)
 		local s = rset[k]
 		if s == nil then
@@ -848,17 +854,7 @@ function M.init(req, seed, nsyms)
 end
 
 ffi.metatype("struct moon_ffi_req", {
-	__index = function(_, k)
-		local m = Q[k]
-		if m ~= nil then
-			return m
-		end
-		local g = qget[k]
-		if g ~= nil then
-			return g()
-		end
-		raise("q has no field '" .. tostring(k) .. "'", 2)
-	end,
+	__index = field_reader("q", Q, qget),
 	__newindex = function(_, k)
 		raise("q." .. tostring(k) .. " cannot be set", 2)
 	end,
